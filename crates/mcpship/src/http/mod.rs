@@ -1,0 +1,71 @@
+//! The HTTP surface: routes and the layers around the MCP endpoint.
+//!
+//! ```text
+//! /health, /ready           no Host check, no auth: load balancers send the task IP as Host
+//! /mcp  request id          x-request-id in, out and in the handler's extensions
+//!       → admission         refuse when draining (503, retryable), shed over the
+//!                           concurrency limit (503), track calls for the drain
+//!       → compat            plain-JSON clients: fill in Accept, answer JSON not SSE
+//!       → rmcp              Host/Origin (403), body limit (413), the protocol
+//! ```
+//! Layers are listed outermost first; each is one concern in its own file.
+
+mod admission;
+mod compat;
+mod health;
+mod request_id;
+pub(crate) mod sse;
+
+use std::sync::Arc;
+
+use axum::{Router, routing::get};
+use futures::future::BoxFuture;
+
+pub use admission::{Admission, InFlight};
+pub use health::HEALTHY_BODY;
+
+use crate::lifecycle::Lifecycle;
+
+/// Asks whether dependencies (a database, say) are usable, for `/ready`.
+pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Builds the application router around an MCP service.
+pub fn router<S>(
+    mcp: S,
+    lifecycle: Lifecycle,
+    in_flight: InFlight,
+    max_concurrent: usize,
+    readiness: Option<ReadinessCheck>,
+) -> Router
+where
+    S: tower::Service<
+            http::Request<axum::body::Body>,
+            Response = http::Response<
+                http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>,
+            >,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let admission = Admission::new(lifecycle.clone(), in_flight, max_concurrent);
+    let mcp = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(axum::middleware::from_fn_with_state(
+            admission,
+            admission::admit,
+        ))
+        .layer(axum::middleware::from_fn(compat::plain_json_clients))
+        .service(mcp);
+    let health_state = health::HealthState {
+        lifecycle,
+        readiness,
+    };
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .with_state(health_state)
+        .route_service("/mcp", mcp)
+}

@@ -1,0 +1,35 @@
+//! mcpship: run an rmcp server in production.
+//!
+//! Hand [`Server`] a [`ServeConfig`] and a factory for your rmcp
+//! `ServerHandler`; it serves MCP over Streamable HTTP at `/mcp` (the stateless
+//! 2026-07-28 protocol and legacy 2024-11-05 … 2025-11-25 clients on the same
+//! endpoint) with what a service behind a load balancer needs around it:
+//! `/health` and `/ready` outside the Host allow-list, Host and Origin checks,
+//! body and concurrency limits, header-read and keep-alive timeouts, SSE
+//! keep-alives, TCP_NODELAY, graceful draining on SIGTERM, JSON logs and
+//! `tool.*` events for every tool call.
+//!
+//! ```no_run
+//! # use rmcp::ServerHandler;
+//! # #[derive(Clone)] struct MyServer;
+//! # impl ServerHandler for MyServer {}
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = mcpship::ServeConfig::default();
+//! mcpship::Server::new(config, || MyServer).run_until_signal().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod events;
+pub mod healthcheck;
+pub mod http;
+pub mod instrument;
+pub mod lifecycle;
+pub mod logging;
+pub mod server;
+pub mod smoke;
+pub mod stdio;
+
+pub use config::{ConfigError, LogFormat, ServeConfig};
+pub use lifecycle::{Lifecycle, Phase};
+pub use server::Server;
