@@ -186,9 +186,7 @@ impl DocsServer {
 }
 
 fn resource_for(id: &str, title: &str) -> Resource {
-    Resource::new(format!("{URI_SCHEME}{id}"), id.to_owned())
-        .with_title(title.to_owned())
-        .with_mime_type("text/markdown")
+    Resource::new(format!("{URI_SCHEME}{id}"), id.to_owned()).with_title(title.to_owned())
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -244,8 +242,8 @@ impl ServerHandler for DocsServer {
         Ok(ListResourceTemplatesResult::with_all_items(vec![
             ResourceTemplate::new(format!("{URI_SCHEME}{{id}}"), "document")
                 .with_title("Document by id")
-                .with_description("A document's full text; ids come from search_documents.")
-                .with_mime_type("text/markdown"),
+                // No mimeType: documents keep their own (Markdown, text, HTML).
+                .with_description("A document's full text; ids come from search_documents."),
         ]))
     }
 

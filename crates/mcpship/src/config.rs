@@ -308,7 +308,12 @@ impl ServeConfig {
                 "must be between 1s and 120s (Fargate's largest stopTimeout); keep it below the task's stopTimeout",
             ));
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+        // A bare word is meant as a level; EnvFilter would read "loud" as a
+        // target name and silently log nothing useful.
+        let bare = !self.log_level.contains(['=', ',', ':']);
+        let known = ["error", "warn", "info", "debug", "trace", "off"]
+            .contains(&self.log_level.trim().to_ascii_lowercase().as_str());
+        if (bare && !known) || tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             errors.push(error(
                 env::LOG_LEVEL,
                 &self.log_level,

@@ -53,6 +53,8 @@ impl Drop for Running {
 
 /// Starts `mcpship serve` with `args` and `env` on 127.0.0.1:0, an SQLite
 /// database in a temp dir, and JSON logs; returns once it listens.
+// The child is waited for by `Running`'s Drop; a start-up failure panics the test.
+#[allow(clippy::zombie_processes)]
 pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}", dir.path().join("docs.db").display());

@@ -85,23 +85,25 @@ fn now() -> String {
 impl DocumentStore for PostgresStore {
     async fn search(&self, query: &str, limit: u32, offset: u32) -> Result<SearchPage, StoreError> {
         let tsquery = query::parse(check_query(query)?)?.to_tsquery();
-        // Ranks and counts every match but builds headlines (the expensive part)
-        // only for the rows on the page.
+        // Ranks and counts every match, but reads bodies and builds headlines
+        // (the expensive part) only for the rows on the page. `to_tsquery` is
+        // written out each time rather than shared through a CTE so that the
+        // planner sees an expression it can hand to the GIN index.
         let rows = sqlx::query(
-            "WITH q AS (SELECT to_tsquery('mcpship_english', $1) AS q), \
-             page AS ( \
-                 SELECT d.id, d.title, d.body, \
-                        ts_rank_cd(d.tsv, q.q)::float8 AS score, \
-                        count(*) OVER () AS total \
-                 FROM documents d CROSS JOIN q \
-                 WHERE d.tsv @@ q.q \
-                 ORDER BY score DESC, d.id \
-                 LIMIT $2 OFFSET $3 \
-             ) \
-             SELECT page.id, page.title, \
-                    ts_headline('mcpship_english', page.body, q.q, $4) AS snippet, \
+            "SELECT page.id, page.title, \
+                    ts_headline('mcpship_english', d.body, to_tsquery('mcpship_english', $1), $4) \
+                        AS snippet, \
                     page.score, page.total \
-             FROM page CROSS JOIN q \
+             FROM ( \
+                 SELECT id, title, \
+                        ts_rank_cd(tsv, to_tsquery('mcpship_english', $1))::float8 AS score, \
+                        count(*) OVER () AS total \
+                 FROM documents \
+                 WHERE tsv @@ to_tsquery('mcpship_english', $1) \
+                 ORDER BY score DESC, id \
+                 LIMIT $2 OFFSET $3 \
+             ) page \
+             JOIN documents d ON d.id = page.id \
              ORDER BY page.score DESC, page.id",
         )
         .bind(&tsquery)

@@ -85,10 +85,11 @@ impl DocumentStore for SqliteStore {
                  SELECT rowid, {RANK} AS rank, \
                         snippet(documents_fts, 1, ?2, ?3, '…', 24) AS snippet \
                  FROM documents_fts WHERE documents_fts MATCH ?1 \
-                 ORDER BY rank, rowid LIMIT ?4 OFFSET ?5) \
+                 ORDER BY rank, (SELECT id FROM documents WHERE rowid = documents_fts.rowid) \
+                 LIMIT ?4 OFFSET ?5) \
              SELECT d.id, d.title, hits.snippet, -hits.rank AS score \
              FROM hits JOIN documents d ON d.rowid = hits.rowid \
-             ORDER BY hits.rank, hits.rowid"
+             ORDER BY hits.rank, d.id"
         );
         let expression = parsed.to_fts5();
         let rows = sqlx::query(&sql)
@@ -151,7 +152,11 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn upsert(&self, doc: &NewDocument) -> Result<UpsertOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes the write lock up front: a deferred transaction that
+        // reads and then writes cannot wait for a concurrent writer (SQLite
+        // answers SQLITE_BUSY at once rather than risk a deadlock), while an
+        // immediate one waits under busy_timeout like any other writer.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT content_hash FROM documents WHERE id = ?1")
                 .bind(&doc.id)
