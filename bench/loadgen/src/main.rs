@@ -97,6 +97,10 @@ fn main() {
             println!("{FIELDS}");
             return;
         }
+        if flag == "--calibrate" {
+            println!("{:.0}", calibrate());
+            return;
+        }
         let value = args.next().unwrap_or_else(|| usage());
         let bad = |_| usage();
         match flag.as_str() {
@@ -125,13 +129,18 @@ fn main() {
         "legacy-search" => (Wire::Legacy, Tool::Search),
         _ => usage(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
         let host = HeaderValue::from_str(&addr.to_string()).expect("host header");
         let ids = if tool == Tool::Get && wire != Wire::Health {
             match discover_ids(addr, &host, &query).await {
                 Ok(ids) if !ids.is_empty() => ids,
-                Ok(_) => fail(&format!("search_documents({query:?}) found no documents to get")),
+                Ok(_) => fail(&format!(
+                    "search_documents({query:?}) found no documents to get"
+                )),
                 Err(e) => fail(&format!("could not find document ids: {e}")),
             }
         } else {
@@ -160,20 +169,44 @@ fn main() {
     });
 }
 
+/// Milliseconds a fixed single-threaded workload takes on this core: on a
+/// shared virtual machine the speed of a core drifts, and this shows by how much.
+fn calibrate() -> f64 {
+    let started = Instant::now();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut table = vec![0u64; 1 << 16];
+    for i in 0..200_000_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let slot = (x as usize) & (table.len() - 1);
+        table[slot] = table[slot].wrapping_add(i);
+    }
+    std::hint::black_box(&table);
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
 fn fail(message: &str) -> ! {
     eprintln!("loadgen: {message}");
     std::process::exit(1)
 }
 
 /// Finds document ids with one modern `search_documents` call.
-async fn discover_ids(addr: SocketAddr, host: &HeaderValue, query: &str) -> Result<Vec<String>, String> {
+async fn discover_ids(
+    addr: SocketAddr,
+    host: &HeaderValue,
+    query: &str,
+) -> Result<Vec<String>, String> {
     let mut sender = connect(addr).await?;
     let arguments = serde_json::json!({ "query": query, "limit": 10 });
     let body = call_body(Wire::Modern, "search_documents", &arguments.to_string(), 1);
     let request = mcp_request(host, Wire::Modern, "search_documents", None, body);
     let (status, _, bytes) = send(&mut sender, request).await?;
     if status != StatusCode::OK {
-        return Err(format!("status {status}: {}", String::from_utf8_lossy(&bytes)));
+        return Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{e}"))?;
     let result = &value["result"];
@@ -185,13 +218,21 @@ async fn discover_ids(addr: SocketAddr, host: &HeaderValue, query: &str) -> Resu
     };
     Ok(hits
         .as_array()
-        .map(|hits| hits.iter().filter_map(|h| h["id"].as_str().map(str::to_owned)).collect())
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|h| h["id"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
 async fn connect(addr: SocketAddr) -> Result<SendRequest<Body>, String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
@@ -230,7 +271,10 @@ fn mcp_request(
         .uri("/mcp")
         .header(HOST, host.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        .header(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
     match wire {
         Wire::Modern => {
             builder = builder
@@ -255,11 +299,22 @@ async fn send(
     sender: &mut SendRequest<Body>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
-    sender.ready().await.map_err(|e| format!("connection: {e}"))?;
-    let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
     let status = response.status();
     let session = response.headers().get("mcp-session-id").cloned();
-    let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
     Ok((status, session, body))
 }
 
@@ -279,14 +334,20 @@ async fn open_client(config: &Config) -> Result<Client, String> {
         request.headers_mut().remove("mcp-protocol-version");
         let (status, session, body) = send(&mut sender, request).await?;
         if status != StatusCode::OK || memmem::find(&body, b"\"result\"").is_none() {
-            return Err(format!("initialize: status {status}: {}", String::from_utf8_lossy(&body)));
+            return Err(format!(
+                "initialize: status {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
         }
         let session = session.ok_or("initialize: no mcp-session-id header")?;
         let note = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         let request = mcp_request(&config.host, Wire::Legacy, "", Some(&session), note);
         let (status, _, body) = send(&mut sender, request).await?;
         if status != StatusCode::ACCEPTED {
-            return Err(format!("notifications/initialized: status {status}: {}", String::from_utf8_lossy(&body)));
+            return Err(format!(
+                "notifications/initialized: status {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
         }
         Some(session)
     } else {
@@ -323,7 +384,11 @@ fn validate(status: StatusCode, body: &[u8], marker: &[u8]) -> Result<(), String
         return Err(format!("status {status}: {}", text()));
     }
     if marker == HEALTHY {
-        return if body == HEALTHY { Ok(()) } else { Err(format!("unhealthy: {}", text())) };
+        return if body == HEALTHY {
+            Ok(())
+        } else {
+            Err(format!("unhealthy: {}", text()))
+        };
     }
     if memmem::find(body, b"\"result\"").is_none() {
         return Err(format!("no JSON-RPC result: {}", text()));
@@ -332,13 +397,20 @@ fn validate(status: StatusCode, body: &[u8], marker: &[u8]) -> Result<(), String
         return Err(format!("tool error: {}", text()));
     }
     if memmem::find(body, marker).is_none() {
-        return Err(format!("marker {:?} missing: {}", String::from_utf8_lossy(marker), text()));
+        return Err(format!(
+            "marker {:?} missing: {}",
+            String::from_utf8_lossy(marker),
+            text()
+        ));
     }
     Ok(())
 }
 
 async fn client_task(config: Arc<Config>, index: usize) -> Stats {
-    let mut stats = Stats { latencies_us: Vec::with_capacity(1 << 16), ..Stats::default() };
+    let mut stats = Stats {
+        latencies_us: Vec::with_capacity(1 << 16),
+        ..Stats::default()
+    };
     let mut call_id: u64 = 1;
     let tool = match config.tool {
         Tool::Get => "get_document",
@@ -352,12 +424,14 @@ async fn client_task(config: Arc<Config>, index: usize) -> Stats {
             .iter()
             .map(|id| {
                 let args = serde_json::json!({ "id": id }).to_string();
-                let marker = format!("\"id\":{}", serde_json::Value::String(id.clone())).into_bytes();
+                let marker =
+                    format!("\"id\":{}", serde_json::Value::String(id.clone())).into_bytes();
                 (args, marker)
             })
             .collect(),
         (_, Tool::Search) => {
-            let args = serde_json::json!({ "query": config.query, "limit": config.limit }).to_string();
+            let args =
+                serde_json::json!({ "query": config.query, "limit": config.limit }).to_string();
             vec![(args, b"\"hits\"".to_vec())]
         }
     };
@@ -385,7 +459,13 @@ async fn client_task(config: Arc<Config>, index: usize) -> Stats {
                     .expect("request")
             } else {
                 let body = call_body(config.wire, tool, args, call_id);
-                mcp_request(&config.host, config.wire, tool, client.session.as_ref(), body)
+                mcp_request(
+                    &config.host,
+                    config.wire,
+                    tool,
+                    client.session.as_ref(),
+                    body,
+                )
             };
             call_id += 1;
             let result = send(&mut client.sender, request).await;
@@ -425,7 +505,10 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 fn machine_busy_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal (guest time is in user).
     Some(v.get(..8)?.iter().sum::<u64>() - v[3] - v[4])
 }
@@ -447,7 +530,12 @@ async fn run(config: Arc<Config>) {
         tokio::spawn(async move {
             let server = config.server_pid.map(|p| p.to_string());
             let sample = || {
-                (Instant::now(), server.as_deref().and_then(cpu_ticks), cpu_ticks("self"), machine_busy_ticks())
+                (
+                    Instant::now(),
+                    server.as_deref().and_then(cpu_ticks),
+                    cpu_ticks("self"),
+                    machine_busy_ticks(),
+                )
             };
             tokio::time::sleep_until(config.warm_end.into()).await;
             let a = sample();
@@ -475,8 +563,9 @@ async fn run(config: Arc<Config>) {
             (pct(a.1, b.1), pct(a.2, b.2), other, rss, hwm)
         })
     };
-    let tasks: Vec<_> =
-        (0..config.connections).map(|i| tokio::spawn(client_task(config.clone(), i))).collect();
+    let tasks: Vec<_> = (0..config.connections)
+        .map(|i| tokio::spawn(client_task(config.clone(), i)))
+        .collect();
     let mut all = Stats::default();
     for task in tasks {
         let stats = task.await.expect("client task");
