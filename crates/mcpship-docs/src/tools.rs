@@ -12,9 +12,10 @@ use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{
-        Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-        ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+        CallToolResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+        ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -72,12 +73,47 @@ pub struct GetArgs {
     pub id: String,
 }
 
-/// The document-search server. Cloning is two reference-count increments,
+/// The document-search server. Cloning is three reference-count increments,
 /// since rmcp builds a handler for every stateless request.
 #[derive(Clone)]
 pub struct DocsServer {
     store: Arc<CachedStore>,
     tool_router: Arc<ToolRouter<Self>>,
+    rendered: RenderedDocuments,
+}
+
+/// `get_document` results, built once per cached document: rendering a
+/// document as structured content plus its JSON text copy costs more than the
+/// rest of the call. An entry is used only while the store's cache still
+/// hands out the very document it was built from, so it is never staler than
+/// that cache.
+#[derive(Clone)]
+struct RenderedDocuments(moka::sync::Cache<String, (Arc<Document>, CallToolResult)>);
+
+impl RenderedDocuments {
+    fn new() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+        )
+    }
+
+    fn get(&self, doc: &Arc<Document>) -> Result<CallToolResult, String> {
+        if let Some((source, result)) = self.0.get(&doc.id)
+            && Arc::ptr_eq(&source, doc)
+        {
+            return Ok(result);
+        }
+        let value = serde_json::to_value(&**doc).map_err(|e| {
+            tracing::error!(error = %e, "cannot render a document");
+            "The document cannot be rendered; try again shortly.".to_owned()
+        })?;
+        let result = CallToolResult::structured(value);
+        self.0.insert(doc.id.clone(), (doc.clone(), result.clone()));
+        Ok(result)
+    }
 }
 
 impl std::fmt::Debug for DocsServer {
@@ -107,6 +143,7 @@ impl DocsServer {
         Self {
             store,
             tool_router: Arc::new(Self::tool_router()),
+            rendered: RenderedDocuments::new(),
         }
     }
 
@@ -159,6 +196,9 @@ impl DocsServer {
     /// text, source and content type.
     #[tool(
         name = "get_document",
+        // What `Json<Document>` would declare; the result is built by hand
+        // (see `RenderedDocuments`).
+        output_schema = rmcp::handler::server::tool::schema_for_output::<Document>(),
         annotations(
             title = "Get document",
             read_only_hint = true,
@@ -170,13 +210,13 @@ impl DocsServer {
     pub async fn get_document(
         &self,
         Parameters(GetArgs { id }): Parameters<GetArgs>,
-    ) -> Result<Json<Arc<Document>>, String> {
+    ) -> Result<CallToolResult, String> {
         let id = id.trim();
         if id.is_empty() {
             return Err("Invalid id: it is empty; pass an id from search_documents.".into());
         }
         match self.store.get_shared(id).await {
-            Ok(Some(doc)) => Ok(Json(doc)),
+            Ok(Some(doc)) => self.rendered.get(&doc),
             Ok(None) => Err(format!(
                 "No document has the id {id:?}; search with search_documents to find ids."
             )),

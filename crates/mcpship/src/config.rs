@@ -11,6 +11,8 @@
 
 use std::{net::IpAddr, time::Duration};
 
+use crate::state::StateBackend;
+
 /// Environment variable names, next to their defaults.
 pub mod env {
     pub const HOST: &str = "HOST";
@@ -27,6 +29,14 @@ pub mod env {
     pub const DRAIN_TIMEOUT: &str = "MCPSHIP_DRAIN_TIMEOUT";
     pub const JSON_RESPONSE: &str = "MCPSHIP_JSON_RESPONSE";
     pub const LEGACY_SESSIONS: &str = "MCPSHIP_LEGACY_SESSIONS";
+    pub const STATE: &str = "MCPSHIP_STATE";
+    pub const REDIS_URL: &str = "MCPSHIP_REDIS_URL";
+    pub const REDIS_PREFIX: &str = "MCPSHIP_REDIS_PREFIX";
+    pub const MAX_SESSIONS: &str = "MCPSHIP_MAX_SESSIONS";
+    pub const SESSION_IDLE_TIMEOUT: &str = "MCPSHIP_SESSION_IDLE_TIMEOUT";
+    pub const EVENT_LOG_LEN: &str = "MCPSHIP_EVENT_LOG_LEN";
+    pub const EVENT_LOG_TTL: &str = "MCPSHIP_EVENT_LOG_TTL";
+    pub const MAX_STREAM_AGE: &str = "MCPSHIP_MAX_STREAM_AGE";
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -38,6 +48,17 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3660);
 pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Inside ECS's default 30 s stopTimeout, with room for the process to exit.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+/// Legacy sessions one replica holds at once; more `initialize` calls get 503.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// A legacy session unused this long is closed (rmcp's own default).
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// SSE events kept per stream for `Last-Event-ID` resumption.
+pub const DEFAULT_EVENT_LOG_LEN: usize = 1000;
+/// How long a stream's event log outlives its last event.
+pub const DEFAULT_EVENT_LOG_TTL: Duration = Duration::from_secs(3600);
+/// Streams older than this are closed (clients reconnect, possibly to
+/// another replica), so no stream pins a replica that is being replaced.
+pub const DEFAULT_MAX_STREAM_AGE: Duration = Duration::from_secs(300);
 /// Fargate's largest stopTimeout: a drain longer than this is always SIGKILLed.
 pub const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -140,6 +161,47 @@ pub struct ServeConfig {
     #[arg(long, env = env::LEGACY_SESSIONS, value_parser = parse_bool, default_value = "true", action = clap::ArgAction::Set)]
     pub legacy_sessions: bool,
 
+    /// Where legacy sessions and SSE event logs live: `memory` (this process)
+    /// or `redis` (shared by all replicas; needs MCPSHIP_REDIS_URL).
+    #[arg(long, env = env::STATE, value_enum, default_value_t = StateBackend::Memory)]
+    pub state: StateBackend,
+
+    /// Redis URL for MCPSHIP_STATE=redis (`redis://[:password@]host:6379/0`,
+    /// `rediss://` for TLS).
+    #[arg(long, env = env::REDIS_URL)]
+    #[serde(serialize_with = "redacted_url")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key, so several services can share one Redis.
+    #[arg(long, env = env::REDIS_PREFIX, default_value = "mcpship")]
+    pub redis_prefix: String,
+
+    /// Legacy sessions this replica holds at once; further `initialize`
+    /// calls are refused with 503 until some end or go idle.
+    #[arg(long, env = env::MAX_SESSIONS, default_value_t = DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: usize,
+
+    /// A legacy session with no request for this long is closed.
+    #[arg(long, env = env::SESSION_IDLE_TIMEOUT, value_parser = parse_duration, default_value = "300s")]
+    #[serde(with = "humantime_serde_compat")]
+    pub session_idle_timeout: Duration,
+
+    /// SSE events kept per stream for resumption with Last-Event-ID (redis).
+    #[arg(long, env = env::EVENT_LOG_LEN, default_value_t = DEFAULT_EVENT_LOG_LEN)]
+    pub event_log_len: usize,
+
+    /// How long a stream's event log is kept after its last event (redis).
+    #[arg(long, env = env::EVENT_LOG_TTL, value_parser = parse_duration, default_value = "1h")]
+    #[serde(with = "humantime_serde_compat")]
+    pub event_log_ttl: Duration,
+
+    /// Streams (GET streams, SSE replies) older than this are closed with a
+    /// reconnect hint, so a replica being replaced is not pinned by them
+    /// (0 disables).
+    #[arg(long, env = env::MAX_STREAM_AGE, value_parser = parse_duration, default_value = "300s")]
+    #[serde(with = "humantime_serde_compat")]
+    pub max_stream_age: Duration,
+
     /// Log level or filter (`info`, `debug`, `mcpship=debug,info`).
     #[arg(long, env = env::LOG_LEVEL, default_value = "info")]
     pub log_level: String,
@@ -147,6 +209,27 @@ pub struct ServeConfig {
     /// Log format.
     #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+}
+
+/// A URL with its password replaced, for `mcpship config` and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&redact_url(url)),
+        None => s.serialize_none(),
+    }
 }
 
 /// Durations print as "15s", "1h 1m" in `mcpship config`.
@@ -174,6 +257,14 @@ impl Default for ServeConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             json_response: true,
             legacy_sessions: true,
+            state: StateBackend::Memory,
+            redis_url: None,
+            redis_prefix: "mcpship".into(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            event_log_len: DEFAULT_EVENT_LOG_LEN,
+            event_log_ttl: DEFAULT_EVENT_LOG_TTL,
+            max_stream_age: DEFAULT_MAX_STREAM_AGE,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
         }
@@ -306,6 +397,44 @@ impl ServeConfig {
                 env::DRAIN_TIMEOUT,
                 show(self.drain_timeout),
                 "must be between 1s and 120s (Fargate's largest stopTimeout); keep it below the task's stopTimeout",
+            ));
+        }
+        if self.state == StateBackend::Redis && self.redis_url.is_none() {
+            errors.push(error(
+                env::REDIS_URL,
+                "",
+                "MCPSHIP_STATE=redis needs a Redis URL, e.g. redis://127.0.0.1:6379/0",
+            ));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            errors.push(error(
+                env::REDIS_URL,
+                redact_url(url),
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+        if self.max_sessions == 0 {
+            errors.push(error(env::MAX_SESSIONS, 0, "must be at least 1"));
+        }
+        if self.session_idle_timeout < Duration::from_secs(1) {
+            errors.push(error(
+                env::SESSION_IDLE_TIMEOUT,
+                show(self.session_idle_timeout),
+                "must be at least 1s",
+            ));
+        }
+        if self.event_log_len == 0 {
+            errors.push(error(env::EVENT_LOG_LEN, 0, "must be at least 1"));
+        }
+        if self.event_log_ttl < Duration::from_secs(1) {
+            errors.push(error(
+                env::EVENT_LOG_TTL,
+                show(self.event_log_ttl),
+                "must be at least 1s",
             ));
         }
         // A bare word is meant as a level; EnvFilter would read "loud" as a

@@ -19,7 +19,15 @@ use crate::events;
 /// The request id the HTTP layer assigns (`x-request-id`), carried in the
 /// request's extensions so handlers and logs can name the request.
 #[derive(Debug, Clone)]
-pub struct RequestIdExt(pub std::sync::Arc<str>);
+pub struct RequestIdExt(pub(crate) http::HeaderValue);
+
+impl RequestIdExt {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // The HTTP layer only stores ids made of ASCII letters, digits and `-_.:`.
+        self.0.to_str().unwrap_or_default()
+    }
+}
 
 /// A handler whose tool calls are logged.
 #[derive(Debug, Clone)]
@@ -35,7 +43,7 @@ fn correlation(context: &RequestContext<RoleServer>) -> (Option<String>, Option<
         .map(str::to_owned);
     let request = parts
         .and_then(|p| p.extensions.get::<RequestIdExt>())
-        .map(|r| r.0.to_string());
+        .map(|r| r.as_str().to_owned());
     (session, request)
 }
 

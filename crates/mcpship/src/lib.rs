@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod server;
 pub mod smoke;
+pub mod state;
 pub mod stdio;
 
 pub use config::{ConfigError, LogFormat, ServeConfig};

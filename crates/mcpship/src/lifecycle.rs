@@ -2,16 +2,21 @@
 //!
 //! One [`Lifecycle`] is shared by every component. Readiness answers from it;
 //! the HTTP layer refuses new MCP work once it is draining; the server loop
-//! watches it to stop accepting. It is a `watch` channel, so reading the phase
-//! on the request path is a single atomic load with no lock contention.
+//! watches it to stop accepting. Waiting uses a `watch` channel; reading the
+//! phase on the request path is one atomic load (the channel's `borrow` takes
+//! a read lock).
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU8, Ordering},
+};
 
 use tokio::sync::watch;
 
 /// Where the process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[repr(u8)]
 pub enum Phase {
     /// Starting up: not yet ready for traffic.
     Starting,
@@ -33,12 +38,24 @@ impl Phase {
             Self::Stopped => "stopped",
         }
     }
+
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Starting,
+            1 => Self::Ready,
+            2 => Self::Draining,
+            _ => Self::Stopped,
+        }
+    }
 }
 
 /// Shared handle on the lifecycle; clones observe and drive the same state.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     tx: Arc<watch::Sender<Phase>>,
+    // A copy of the phase for readers that must not wait; written only under
+    // the channel's lock, so it never runs ahead of or behind the channel.
+    current: Arc<AtomicU8>,
 }
 
 impl Default for Lifecycle {
@@ -52,12 +69,13 @@ impl Lifecycle {
     pub fn new() -> Self {
         Self {
             tx: Arc::new(watch::channel(Phase::Starting).0),
+            current: Arc::new(AtomicU8::new(Phase::Starting as u8)),
         }
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        *self.tx.borrow()
+        Phase::from_u8(self.current.load(Ordering::Acquire))
     }
 
     /// Moves forward to `phase`; the lifecycle never goes back (a late
@@ -67,6 +85,7 @@ impl Lifecycle {
             if phase > *current {
                 tracing::info!(from = current.as_str(), to = phase.as_str(), "lifecycle");
                 *current = phase;
+                self.current.store(phase as u8, Ordering::Release);
                 true
             } else {
                 false

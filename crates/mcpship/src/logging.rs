@@ -5,6 +5,7 @@
 
 use std::io::IsTerminal;
 
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
@@ -13,7 +14,7 @@ use crate::config::LogFormat;
 /// directive (validated by [`crate::ServeConfig::validate`]). Calling it
 /// again is harmless: the first subscriber stays.
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = env_filter(filter);
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -41,4 +42,33 @@ pub fn init(filter: &str, format: LogFormat) {
     };
     // Already initialised (tests, or a host application): keep the first.
     let _ = result;
+}
+
+/// rmcp logs every stateless request's service start and stop at `info`
+/// (three lines per call): noise that would triple log volume and cost. It is
+/// held at `warn` unless the filter names `rmcp` itself.
+fn env_filter(directives: &str) -> EnvFilter {
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let verbose = filter
+        .max_level_hint()
+        .is_none_or(|level| level > LevelFilter::WARN);
+    if directives.contains("rmcp") || !verbose {
+        return filter;
+    }
+    filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_is_quiet_unless_asked_for() {
+        assert_eq!(env_filter("info").to_string(), "rmcp=warn,info");
+        assert_eq!(
+            env_filter("debug,rmcp=debug").to_string(),
+            "rmcp=debug,debug"
+        );
+        assert_eq!(env_filter("error").to_string(), "error");
+    }
 }

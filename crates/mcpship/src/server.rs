@@ -11,7 +11,8 @@
 //!    retryable 503, and the listener is closed;
 //! 2. open connections are told to close after their current response;
 //! 3. calls in flight finish (bounded by the drain deadline);
-//! 4. long-lived streams are closed (rmcp's cancellation token);
+//! 4. long-lived streams end with a reconnect hint, then rmcp's sessions are
+//!    cancelled;
 //! 5. remaining connections get until the deadline, then the process exits.
 
 use std::{
@@ -30,20 +31,24 @@ use hyper_util::{
 };
 use rmcp::{
     ServerHandler,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::{
-    config::ServeConfig,
-    http::{InFlight, ReadinessCheck},
+    config::{ServeConfig, redact_url},
+    http::{InFlight, ReadinessCheck, SessionCap, stream_limit::StreamLimits},
     instrument::Instrumented,
     lifecycle::{Lifecycle, Phase},
+    state::{RedisState, SessionLimits, SharedState, StateBackend},
 };
+
+/// How long a replica waits at start for Redis to answer.
+const REDIS_START_WAIT: Duration = Duration::from_secs(15);
+/// Time streams get to send their farewell before sessions are cancelled.
+const STREAM_FAREWELL: Duration = Duration::from_millis(200);
 
 /// Time reserved at the end of the drain deadline for closing streams and
 /// connections after in-flight calls had their chance.
@@ -55,6 +60,7 @@ pub struct Server<F> {
     factory: F,
     lifecycle: Lifecycle,
     readiness: Option<ReadinessCheck>,
+    state: Option<SharedState>,
 }
 
 impl<F, H> Server<F>
@@ -70,7 +76,15 @@ where
             factory,
             lifecycle: Lifecycle::new(),
             readiness: None,
+            state: None,
         }
+    }
+
+    /// Uses these stores for legacy sessions instead of the ones the
+    /// configuration names (`MCPSHIP_STATE`).
+    pub fn with_state(mut self, state: SharedState) -> Self {
+        self.state = Some(state);
+        self
     }
 
     /// Shares a lifecycle the caller also drives or observes.
@@ -140,20 +154,42 @@ where
             factory,
             lifecycle,
             readiness,
+            state,
         } = self;
+        let limits = SessionLimits {
+            idle_timeout: config.session_idle_timeout,
+            event_log_len: config.event_log_len,
+            event_log_ttl: config.event_log_ttl,
+        };
+        let state = match state {
+            Some(state) => state,
+            None => shared_state(&config, limits).await?,
+        };
         let streams = CancellationToken::new();
         let factory = Arc::new(factory);
+        let sessions = Arc::new(state.session_manager(&limits));
+        let mut rmcp_config = Self::rmcp_config(&config, streams.clone());
+        rmcp_config.session_store = state.sessions.clone();
         let mcp = StreamableHttpService::new(
             move || Ok(Instrumented(factory())),
-            Arc::new(LocalSessionManager::default()),
-            Self::rmcp_config(&config, streams.clone()),
+            sessions.clone(),
+            rmcp_config,
         );
         let in_flight = InFlight::new();
+        let stream_limits = StreamLimits {
+            max_age: (!config.max_stream_age.is_zero()).then_some(config.max_stream_age),
+            closing: CancellationToken::new(),
+        };
         let app = crate::http::router(
             mcp,
             lifecycle.clone(),
             in_flight.clone(),
             config.max_concurrent_requests,
+            config.legacy_sessions.then(|| SessionCap {
+                manager: sessions,
+                max: config.max_sessions,
+            }),
+            stream_limits.clone(),
             readiness,
         );
 
@@ -250,7 +286,11 @@ where
                 "drain deadline reached with calls still running"
             );
         }
-        // Streams never end by themselves: end them now that calls are done.
+        // Streams never end by themselves: end them now that calls are done,
+        // each with a last event telling its client to reconnect elsewhere,
+        // then stop rmcp's sessions.
+        stream_limits.closing.cancel();
+        tokio::time::sleep(STREAM_FAREWELL).await;
         streams.cancel();
         if tokio::time::timeout_at(deadline, &mut connections_closed)
             .await
@@ -261,5 +301,28 @@ where
         lifecycle.advance(Phase::Stopped);
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The stores the configuration names.
+async fn shared_state(config: &ServeConfig, limits: SessionLimits) -> anyhow::Result<SharedState> {
+    match config.state {
+        StateBackend::Memory => Ok(SharedState::memory()),
+        StateBackend::Redis => {
+            let url = config
+                .redis_url
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("MCPSHIP_STATE=redis needs MCPSHIP_REDIS_URL"))?;
+            let redis = RedisState::connect(
+                url,
+                &redact_url(url),
+                &config.redis_prefix,
+                limits,
+                REDIS_START_WAIT,
+            )
+            .await?;
+            tracing::info!(url = %redact_url(url), prefix = %config.redis_prefix, "shared state in Redis");
+            Ok(SharedState::redis(Arc::new(redis)))
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! drain closes them instead of waiting for them.
 
 use std::{
+    future::Future,
     pin::Pin,
     sync::{
         Arc,
@@ -17,15 +18,14 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::{
-    body::Body,
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use http::{HeaderValue, Method, StatusCode};
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
+use super::stream_limit::StreamLimits;
 use crate::lifecycle::{Lifecycle, Phase};
 
 /// Calls in flight; a drain waits on it.
@@ -58,6 +58,26 @@ impl InFlight {
     }
 }
 
+/// The cap on legacy sessions held by this replica.
+#[derive(Debug, Clone)]
+pub struct SessionCap {
+    /// The session manager whose sessions are counted.
+    pub manager: Arc<LocalSessionManager>,
+    /// Most sessions at once.
+    pub max: usize,
+}
+
+impl SessionCap {
+    fn full(&self) -> bool {
+        // A busy map is not waited for: the cap is a bound, not a count to
+        // the unit, and the request path must not block on it.
+        self.manager
+            .sessions
+            .try_read()
+            .is_ok_and(|sessions| sessions.len() >= self.max)
+    }
+}
+
 /// State of the admission layer.
 #[derive(Debug, Clone)]
 pub struct Admission {
@@ -65,44 +85,64 @@ pub struct Admission {
     in_flight: InFlight,
     open: Arc<AtomicUsize>,
     max: usize,
+    sessions: Option<SessionCap>,
+    streams: StreamLimits,
 }
 
 impl Admission {
-    pub(super) fn new(lifecycle: Lifecycle, in_flight: InFlight, max: usize) -> Self {
+    pub(super) fn new(
+        lifecycle: Lifecycle,
+        in_flight: InFlight,
+        max: usize,
+        sessions: Option<SessionCap>,
+        streams: StreamLimits,
+    ) -> Self {
         Self {
             lifecycle,
             in_flight,
             open: Arc::new(AtomicUsize::new(0)),
             max,
+            sessions,
+            streams,
         }
     }
 }
 
 /// A JSON-RPC error with no id, as the transport spec allows for HTTP-level
 /// refusals, plus `Retry-After` so clients and proxies retry elsewhere.
-fn refuse(message: &str) -> Response {
+fn refuse(message: &'static str) -> Response<Body> {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "error": { "code": -32000, "message": message },
     });
-    let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
-fn is_stream(request: &Request) -> bool {
+fn is_stream<B>(request: &Request<B>) -> bool {
     request.method() == Method::GET
         || request
             .headers()
             .get("mcp-method")
             .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
+}
+
+/// A POST that may open a legacy session: no session id and not the
+/// stateless 2026 protocol (whose requests name their version in a header).
+fn may_open_session<B>(request: &Request<B>) -> bool {
+    request.method() == Method::POST
+        && !request.headers().contains_key("mcp-session-id")
+        && request
+            .headers()
+            .get("mcp-protocol-version")
+            .is_none_or(|v| v.as_bytes().starts_with(b"2024") || v.as_bytes().starts_with(b"2025"))
 }
 
 struct OpenGuard(Arc<AtomicUsize>);
@@ -113,53 +153,160 @@ impl Drop for OpenGuard {
     }
 }
 
-pub(super) async fn admit(
-    State(admission): State<Admission>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if admission.lifecycle.phase() >= Phase::Draining {
-        let mut response = refuse("server is shutting down; retry the request");
-        // Tell the client (or proxy) not to reuse this connection.
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+/// Puts [`Admission`] in front of a service.
+#[derive(Debug, Clone)]
+pub(super) struct AdmissionLayer(pub(super) Admission);
+
+impl<S> tower::Layer<S> for AdmissionLayer {
+    type Service = Admit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Admit {
+            admission: self.0.clone(),
+            inner,
+        }
     }
-    if admission.open.fetch_add(1, Ordering::AcqRel) >= admission.max {
-        admission.open.fetch_sub(1, Ordering::Release);
-        return refuse("server is at capacity; retry the request");
-    }
-    let open = OpenGuard(admission.open.clone());
-    let call = (!is_stream(&request)).then(|| admission.in_flight.calls.token());
-    let response = next.run(request).await;
-    let (parts, body) = response.into_parts();
-    Response::from_parts(
-        parts,
-        Body::new(Guarded {
-            inner: body,
-            _open: open,
-            _call: call,
-        }),
-    )
 }
 
-/// A body that holds its request's admission until it is finished or dropped.
-struct Guarded {
-    inner: Body,
-    _open: OpenGuard,
-    _call: Option<TaskTrackerToken>,
+/// The admission layer's service.
+#[derive(Debug, Clone)]
+pub(super) struct Admit<S> {
+    admission: Admission,
+    inner: S,
 }
 
-impl http_body::Body for Guarded {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
+impl<S, B, R> tower::Service<Request<B>> for Admit<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>>,
+    R: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Admitted<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let admission = &self.admission;
+        if admission.lifecycle.phase() >= Phase::Draining {
+            let mut response = refuse("server is shutting down; retry the request");
+            // Tell the client (or proxy) not to reuse this connection.
+            response
+                .headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return Admitted::Refused {
+                response: Some(response),
+            };
+        }
+        if admission.open.fetch_add(1, Ordering::AcqRel) >= admission.max {
+            admission.open.fetch_sub(1, Ordering::Release);
+            return Admitted::Refused {
+                response: Some(refuse("server is at capacity; retry the request")),
+            };
+        }
+        if let Some(cap) = &admission.sessions
+            && may_open_session(&request)
+            && cap.full()
+        {
+            admission.open.fetch_sub(1, Ordering::Release);
+            return Admitted::Refused {
+                response: Some(refuse(
+                    "server holds its maximum of sessions; retry the request",
+                )),
+            };
+        }
+        let open = OpenGuard(admission.open.clone());
+        let stream = is_stream(&request);
+        let call = (!stream).then(|| admission.in_flight.calls.token());
+        Admitted::Running {
+            inner: self.inner.call(request),
+            guards: Some((open, call)),
+            streams: stream.then(|| admission.streams.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A refusal, or the inner call holding its admission.
+    #[project = AdmittedProj]
+    pub(super) enum Admitted<F> {
+        Refused { response: Option<Response<Body>> },
+        Running {
+            #[pin]
+            inner: F,
+            guards: Option<(OpenGuard, Option<TaskTrackerToken>)>,
+            streams: Option<StreamLimits>,
+        },
+    }
+}
+
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+impl<F, R, E> Future for Admitted<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    R: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AdmittedProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("a refusal is polled to completion once"))),
+            AdmittedProj::Running {
+                inner,
+                guards,
+                streams,
+            } => {
+                let response = std::task::ready!(inner.poll(cx))?;
+                let (open, call) = guards.take().expect("polled to completion once");
+                let (parts, body) = response.into_parts();
+                let body = match streams.take() {
+                    Some(limits) if is_event_stream(&parts.headers) => Body::new(Guarded {
+                        inner: limits.wrap(body),
+                        _open: open,
+                        _call: call,
+                    }),
+                    _ => Body::new(Guarded {
+                        inner: body,
+                        _open: open,
+                        _call: call,
+                    }),
+                };
+                Poll::Ready(Ok(Response::from_parts(parts, body)))
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body that holds its request's admission until it is finished or dropped.
+    struct Guarded<B> {
+        #[pin]
+        inner: B,
+        _open: OpenGuard,
+        _call: Option<TaskTrackerToken>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Guarded<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

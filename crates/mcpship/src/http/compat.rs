@@ -9,14 +9,16 @@
 //! returns that as `application/json`, keeping status and headers such as
 //! `Mcp-Session-Id`. Clients that accept SSE are not touched.
 
-use axum::{
-    body::Body,
-    extract::Request,
-    middleware::Next,
-    response::{IntoResponse, Response},
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
 };
-use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::BodyExt;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Either, Full};
 
 use super::sse::{find_event_end, response_in_event};
 
@@ -25,8 +27,11 @@ const BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event
 /// better served to a client that reads SSE.
 const MAX_BUFFERED: usize = 16 * 1024 * 1024;
 
+/// The inner body untouched, or a JSON body read out of an SSE reply.
+pub(super) type CompatBody<B> = Either<B, Full<Bytes>>;
+
 /// What the client's `Accept` allows.
-fn accepts(request: &Request) -> (bool, bool) {
+fn accepts<B>(request: &Request<B>) -> (bool, bool) {
     let mut json = false;
     let mut sse = false;
     for value in request.headers().get_all(header::ACCEPT) {
@@ -45,23 +50,91 @@ fn accepts(request: &Request) -> (bool, bool) {
     (json, sse)
 }
 
-pub(super) async fn plain_json_clients(mut request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
+/// Serves plain JSON clients.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PlainJsonClientsLayer;
+
+impl<S> tower::Layer<S> for PlainJsonClientsLayer {
+    type Service = PlainJsonClients<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PlainJsonClients { inner }
     }
-    let (json, sse) = accepts(&request);
-    if sse && json {
-        return next.run(request).await;
-    }
-    request.headers_mut().insert(header::ACCEPT, BOTH);
-    let response = next.run(request).await;
-    if sse || !is_event_stream(&response) {
-        return response;
-    }
-    sse_to_json(response).await
 }
 
-fn is_event_stream(response: &Response) -> bool {
+#[derive(Debug, Clone)]
+pub(super) struct PlainJsonClients<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<Request<B>> for PlainJsonClients<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: std::fmt::Display,
+{
+    type Response = Response<CompatBody<R>>;
+    type Error = S::Error;
+    type Future = Compat<S::Future, R, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if request.method() != Method::POST {
+            return Compat::Direct {
+                inner: self.inner.call(request),
+            };
+        }
+        let (json, sse) = accepts(&request);
+        if sse && json {
+            return Compat::Direct {
+                inner: self.inner.call(request),
+            };
+        }
+        request.headers_mut().insert(header::ACCEPT, BOTH);
+        let reply = self.inner.call(request);
+        Compat::Converting {
+            inner: Box::pin(async move {
+                let response = reply.await?;
+                if sse || !is_event_stream(&response) {
+                    return Ok(response.map(Either::Left));
+                }
+                Ok(sse_to_json(response).await)
+            }),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Clients that read SSE pass straight through; the rest are converted.
+    #[project = CompatProj]
+    pub(super) enum Compat<F, R, E> {
+        Direct { #[pin] inner: F },
+        Converting { inner: BoxFuture<'static, Result<Response<CompatBody<R>>, E>> },
+    }
+}
+
+impl<F, R, E> Future for Compat<F, R, E>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = Result<Response<CompatBody<R>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CompatProj::Direct { inner } => inner
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(Either::Left))),
+            CompatProj::Converting { inner } => inner.as_mut().poll(cx),
+        }
+    }
+}
+
+fn is_event_stream<R>(response: &Response<R>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -70,7 +143,11 @@ fn is_event_stream(response: &Response) -> bool {
 }
 
 /// Reads SSE events until one carries a JSON-RPC response or error.
-async fn sse_to_json(response: Response) -> Response {
+async fn sse_to_json<R>(response: Response<R>) -> Response<CompatBody<R>>
+where
+    R: http_body::Body<Data = Bytes> + Unpin,
+    R::Error: std::fmt::Display,
+{
     let (mut parts, mut body) = response.into_parts();
     let mut buffer: Vec<u8> = Vec::new();
     let mut scanned = 0;
@@ -87,7 +164,7 @@ async fn sse_to_json(response: Response) -> Response {
                 parts.headers.remove(header::CONTENT_LENGTH);
                 parts.headers.remove(header::CACHE_CONTROL);
                 parts.headers.remove("x-accel-buffering");
-                return Response::from_parts(parts, Body::from(message));
+                return Response::from_parts(parts, Either::Right(Full::from(message)));
             }
         }
         match body.frame().await {
@@ -110,10 +187,11 @@ async fn sse_to_json(response: Response) -> Response {
         "jsonrpc": "2.0",
         "error": { "code": -32603, "message": "the server's stream ended without a response; retry, or accept text/event-stream" },
     });
-    (
-        StatusCode::BAD_GATEWAY,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    let mut response = Response::new(Either::Right(Full::from(body.to_string())));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }

@@ -9,19 +9,22 @@
 //!       → rmcp              Host/Origin (403), body limit (413), the protocol
 //! ```
 //! Layers are listed outermost first; each is one concern in its own file.
+//! They are plain tower services with named futures rather than
+//! `axum::middleware::from_fn`, which boxes a future per layer per request.
 
 mod admission;
 mod compat;
 mod health;
 mod request_id;
 pub(crate) mod sse;
+pub(crate) mod stream_limit;
 
 use std::sync::Arc;
 
 use axum::{Router, routing::get};
 use futures::future::BoxFuture;
 
-pub use admission::{Admission, InFlight};
+pub use admission::{Admission, InFlight, SessionCap};
 pub use health::HEALTHY_BODY;
 
 use crate::lifecycle::Lifecycle;
@@ -30,11 +33,14 @@ use crate::lifecycle::Lifecycle;
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// Builds the application router around an MCP service.
-pub fn router<S>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn router<S>(
     mcp: S,
     lifecycle: Lifecycle,
     in_flight: InFlight,
     max_concurrent: usize,
+    sessions: Option<SessionCap>,
+    streams: stream_limit::StreamLimits,
     readiness: Option<ReadinessCheck>,
 ) -> Router
 where
@@ -50,14 +56,17 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let admission = Admission::new(lifecycle.clone(), in_flight, max_concurrent);
+    let admission = Admission::new(
+        lifecycle.clone(),
+        in_flight,
+        max_concurrent,
+        sessions,
+        streams,
+    );
     let mcp = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(request_id::assign))
-        .layer(axum::middleware::from_fn_with_state(
-            admission,
-            admission::admit,
-        ))
-        .layer(axum::middleware::from_fn(compat::plain_json_clients))
+        .layer(request_id::RequestIdLayer)
+        .layer(admission::AdmissionLayer(admission))
+        .layer(compat::PlainJsonClientsLayer)
         .service(mcp);
     let health_state = health::HealthState {
         lifecycle,
