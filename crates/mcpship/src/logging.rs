@@ -1,44 +1,16 @@
 //! Log output: JSON lines in production, readable text on a terminal.
 //!
 //! Logs go to stderr always: stdout belongs to the MCP stream in stdio mode,
-//! and container log drivers (awslogs) collect both.
-
-use std::io::IsTerminal;
-
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+//! and container log drivers (awslogs) collect both. The subscriber itself is
+//! built in [`crate::telemetry`], which adds the trace exporter when one is
+//! configured; this is the logs-only entry point.
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. `filter` is a level or an `EnvFilter`
-/// directive (validated by [`crate::ServeConfig::validate`]). Calling it
-/// again is harmless: the first subscriber stays.
+/// Installs the global subscriber with logs only. `filter` is a level or an
+/// `EnvFilter` directive (validated by [`crate::ServeConfig::validate`]).
+/// Calling it again is harmless: the first subscriber stays. To export traces
+/// as well, call [`crate::telemetry::init`] instead.
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = if json {
-        registry
-            .with(
-                fmt::layer()
-                    .json()
-                    // Event fields at the top level, so Logs Insights queries read
-                    // `tool` and `duration_ms` rather than `fields.tool`.
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false)
-                    .with_target(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    } else {
-        registry
-            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
-            .try_init()
-    };
-    // Already initialised (tests, or a host application): keep the first.
-    let _ = result;
+    crate::telemetry::install(filter, format, None);
 }

@@ -40,9 +40,10 @@ use tower::Service;
 
 use crate::{
     config::ServeConfig,
-    http::{InFlight, ReadinessCheck},
+    http::{InFlight, ReadinessCheck, metrics::Scrape},
     instrument::Instrumented,
     lifecycle::{Lifecycle, Phase},
+    telemetry::Telemetry,
 };
 
 /// Time reserved at the end of the drain deadline for closing streams and
@@ -143,9 +144,12 @@ where
         } = self;
         let streams = CancellationToken::new();
         let factory = Arc::new(factory);
+        let telemetry = Telemetry::from_config(&config);
+        let sessions = Arc::new(LocalSessionManager::default());
+        let handler_telemetry = telemetry.clone();
         let mcp = StreamableHttpService::new(
-            move || Ok(Instrumented(factory())),
-            Arc::new(LocalSessionManager::default()),
+            move || Ok(Instrumented::new(factory(), handler_telemetry.clone())),
+            sessions.clone(),
             Self::rmcp_config(&config, streams.clone()),
         );
         let in_flight = InFlight::new();
@@ -155,6 +159,11 @@ where
             in_flight.clone(),
             config.max_concurrent_requests,
             readiness,
+            Scrape {
+                telemetry,
+                lifecycle: lifecycle.clone(),
+                sessions: Some(sessions),
+            },
         );
 
         let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! /health, /ready           no Host check, no auth: load balancers send the task IP as Host
+//! /metrics                  Prometheus (when MCPSHIP_METRICS is on); no Host check either
 //! /mcp  request id          x-request-id in, out and in the handler's extensions
+//!       → access log        log line, RED metrics and the HTTP span (tracing on) per request
 //!       → admission         refuse when draining (503, retryable), shed over the
 //!                           concurrency limit (503), track calls for the drain
 //!       → compat            plain-JSON clients: fill in Accept, answer JSON not SSE
@@ -10,9 +12,11 @@
 //! ```
 //! Layers are listed outermost first; each is one concern in its own file.
 
+pub mod access_log;
 mod admission;
 mod compat;
 mod health;
+pub mod metrics;
 mod request_id;
 pub(crate) mod sse;
 
@@ -36,6 +40,7 @@ pub fn router<S>(
     in_flight: InFlight,
     max_concurrent: usize,
     readiness: Option<ReadinessCheck>,
+    scrape: metrics::Scrape,
 ) -> Router
 where
     S: tower::Service<
@@ -53,6 +58,7 @@ where
     let admission = Admission::new(lifecycle.clone(), in_flight, max_concurrent);
     let mcp = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(access_log::AccessLogLayer::new(scrape.telemetry.clone()))
         .layer(axum::middleware::from_fn_with_state(
             admission,
             admission::admit,
@@ -63,9 +69,13 @@ where
         lifecycle,
         readiness,
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .with_state(health_state)
-        .route_service("/mcp", mcp)
+        .route_service("/mcp", mcp);
+    if scrape.telemetry.prometheus() {
+        router = router.route("/metrics", get(metrics::metrics).with_state(scrape));
+    }
+    router
 }
