@@ -183,19 +183,54 @@ const NOISY_TARGETS: &[&str] = &[
     "tokio",
 ];
 
+/// Libraries that log whole requests (rmcp logs every message and its HTTP
+/// parts, headers included, at debug) stay at info unless the filter names
+/// them: `LOG_LEVEL=debug` must not put tool arguments or `Authorization`
+/// into the logs. Naming one (`LOG_LEVEL=debug,rmcp=debug`) is a deliberate
+/// choice to see them.
+const DUMPERS: &[&str] = &["rmcp", "hyper", "h2", "reqwest"];
+
+fn quiet_dumpers(filter: &str) -> String {
+    let verbose = EnvFilter::try_new(filter)
+        .ok()
+        .and_then(|f| f.max_level_hint())
+        .is_some_and(|max| max > tracing_subscriber::filter::LevelFilter::INFO);
+    let mut out = filter.trim().to_owned();
+    if !verbose {
+        return out;
+    }
+    for target in DUMPERS {
+        let named = out.split(',').any(|directive| {
+            let d = directive.trim();
+            d == *target
+                || [":", "=", "["]
+                    .iter()
+                    .any(|sep| d.starts_with(&format!("{target}{sep}")))
+        });
+        if !named {
+            out.push_str(&format!(",{target}=info"));
+        }
+    }
+    out
+}
+
 /// The subscriber: a log layer that sees events only, plus `extra`.
 pub(crate) fn install(
     filter: &str,
     format: LogFormat,
     extra: Option<Box<dyn Layer<Registry> + Send + Sync>>,
 ) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let events = filter_fn(|meta| meta.is_event());
+    // Not `is_event()`: `tracing::enabled!` asks with a third kind (a hint),
+    // which must pass for the access log and argument logging to know they
+    // are wanted.
+    let events = filter_fn(|meta| !meta.is_span());
     let logs = if json {
         fmt::layer()
             .json()
@@ -219,4 +254,23 @@ pub(crate) fn install(
     layers.extend(extra);
     // Already initialised (tests, or a host application): keep the first.
     let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_logs_do_not_dump_requests_unless_asked() {
+        assert_eq!(quiet_dumpers("info"), "info");
+        assert_eq!(quiet_dumpers("warn"), "warn");
+        assert_eq!(
+            quiet_dumpers("debug"),
+            "debug,rmcp=info,hyper=info,h2=info,reqwest=info"
+        );
+        assert_eq!(
+            quiet_dumpers("debug,rmcp=debug"),
+            "debug,rmcp=debug,hyper=info,h2=info,reqwest=info"
+        );
+    }
 }
