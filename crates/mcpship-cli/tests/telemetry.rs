@@ -1274,3 +1274,55 @@ async fn xray_segments_reach_the_daemon() {
         "a failed tool call is flagged: {failed}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+#[test]
+fn config_shows_telemetry_settings_and_refuses_bad_ones() {
+    let out = Command::new(BIN)
+        .arg("config")
+        .env_remove("DATABASE_URL")
+        .env("MCPSHIP_TRACES_EXPORTER", "otlp")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://tenant:otlp-pa55@collector.example:4318",
+        )
+        .env("MCPSHIP_EMF", "true")
+        .env("MCPSHIP_EMF_DIMENSIONS", "Environment=prod")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("otlp-pa55"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["traces_exporter"], "otlp");
+    assert_eq!(
+        v["otlp_endpoint"],
+        "https://tenant:***@collector.example:4318"
+    );
+    assert_eq!(v["emf"], true);
+    assert_eq!(v["emf_namespace"], "MCPShip");
+    assert_eq!(v["emf_dimensions"], json!(["Environment=prod"]));
+    assert_eq!(v["metrics"], true);
+    assert_eq!(v["traces_sampler_ratio"], 1.0);
+
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("MCPSHIP_TRACES_SAMPLER_RATIO", "2")
+        .env("MCPSHIP_EMF_DIMENSIONS", "Tool=x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MCPSHIP_TRACES_SAMPLER_RATIO=\"2\" is not valid"),
+        "{err}"
+    );
+    assert!(err.contains("MCPSHIP_EMF_DIMENSIONS="), "{err}");
+}

@@ -41,6 +41,13 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct RequestIdExt(pub std::sync::Arc<str>);
 
+impl RequestIdExt {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A handler whose calls are counted, traced and (tool calls) logged.
 #[derive(Debug, Clone)]
 pub struct Instrumented<H> {
@@ -70,7 +77,7 @@ fn correlation(context: &RequestContext<RoleServer>) -> (Option<String>, Option<
         .map(str::to_owned);
     let request = parts
         .and_then(|p| p.extensions.get::<RequestIdExt>())
-        .map(|r| r.0.to_string());
+        .map(|r| r.as_str().to_owned());
     (session, request)
 }
 
@@ -185,7 +192,7 @@ fn method_span(method: usize, context: &RequestContext<RoleServer>) -> tracing::
             mcp.session_id = header("mcp-session-id"),
             request_id = parts
                 .and_then(|p| p.extensions.get::<RequestIdExt>())
-                .map(|r| &*r.0),
+                .map(RequestIdExt::as_str),
             error = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         )

@@ -111,10 +111,10 @@ fn values_of(text: &str, keys: &[&str]) -> Vec<String> {
                     .position(|l| l.trim() == tag)
                     .unwrap_or(body.lines().count());
                 out.push(body.lines().take(end).collect::<Vec<_>>().join("\n"));
-            } else if r.starts_with('"') {
-                if let Some((_, s)) = strings(r).into_iter().next() {
-                    out.push(s);
-                }
+            } else if r.starts_with('"')
+                && let Some((_, s)) = strings(r).into_iter().next()
+            {
+                out.push(s);
             }
         }
     }
@@ -122,7 +122,7 @@ fn values_of(text: &str, keys: &[&str]) -> Vec<String> {
 }
 
 /// The innermost `{ … }` block of `text` around byte offset `at`.
-fn enclosing_blocks<'a>(text: &'a str, at: usize) -> &'a str {
+fn enclosing_blocks(text: &str, at: usize) -> &str {
     let bytes = text.as_bytes();
     let mut depth = 0i32;
     let mut start = 0;
@@ -245,10 +245,10 @@ fn scan(text: &str, found: &mut Found) {
             in_ours = false;
             continue;
         }
-        if let Some((_, metric)) = strs.get(i + 1) {
-            if metric != "." {
-                found.emf_metrics.insert(metric.clone());
-            }
+        if let Some((_, metric)) = strs.get(i + 1)
+            && metric != "."
+        {
+            found.emf_metrics.insert(metric.clone());
         }
         // Dimension names are the strings at odd positions after the metric,
         // up to the closing bracket of this array.
@@ -469,7 +469,10 @@ fn unknown(found: &Found) -> Vec<String> {
 
 #[test]
 fn deploy_kit_uses_only_emitted_names() {
-    let root = workspace_root();
+    // MCPSHIP_DEPLOY_ROOT checks another checkout's deploy/ (e.g. before a merge).
+    let root = std::env::var_os("MCPSHIP_DEPLOY_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(workspace_root);
     let terraform = root.join("deploy/terraform");
     if !terraform.is_dir() {
         println!(

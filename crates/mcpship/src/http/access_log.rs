@@ -25,7 +25,6 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -131,7 +130,7 @@ struct LogFields {
     mcp_method: Option<HeaderValue>,
     mcp_name: Option<HeaderValue>,
     protocol_version: Option<HeaderValue>,
-    request_id: Option<Arc<str>>,
+    request_id: Option<RequestIdExt>,
     principal: Option<Principal>,
     remote: Option<RemoteParent>,
 }
@@ -161,7 +160,7 @@ fn http_span<B>(request: &Request<B>, remote: Option<RemoteParent>) -> HttpSpan 
         mcp.name = header("mcp-name"),
         mcp.protocol_version = header("mcp-protocol-version"),
         mcp.session_id = header("mcp-session-id"),
-        request_id = request.extensions().get::<RequestIdExt>().map(|r| &*r.0),
+        request_id = request.extensions().get::<RequestIdExt>().map(RequestIdExt::as_str),
         http.response.status_code = tracing::field::Empty,
         http.response.body.size = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
@@ -202,10 +201,7 @@ impl Record {
                 mcp_method: headers.get("mcp-method").cloned(),
                 mcp_name: headers.get("mcp-name").cloned(),
                 protocol_version: headers.get("mcp-protocol-version").cloned(),
-                request_id: request
-                    .extensions()
-                    .get::<RequestIdExt>()
-                    .map(|r| r.0.clone()),
+                request_id: request.extensions().get::<RequestIdExt>().cloned(),
                 principal: request.extensions().get::<Principal>().cloned(),
                 remote,
             }
@@ -256,7 +252,7 @@ impl Drop for Record {
             mcp.method = text(&log.mcp_method),
             mcp.name = text(&log.mcp_name),
             mcp.protocol_version = text(&log.protocol_version),
-            request_id = log.request_id.as_deref(),
+            request_id = log.request_id.as_ref().map(RequestIdExt::as_str),
             trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
             principal = log.principal.as_ref().map(|p| &*p.0),
             "{}",
