@@ -14,7 +14,15 @@
 //!   (or one set with `MCPSHIP_EMF_DIMENSIONS` in the kit);
 //! - Logs Insights queries (`query_string`, `query`, `queryString` values,
 //!   heredocs included): every field they read must be a log field;
-//! - `mcpship_*` Prometheus series names.
+//! - `mcpship_*` Prometheus series names;
+//! - `telemetry` objects of JSON files (`deploy/contract.json`): metric names
+//!   and units, dimensions, the namespace, tool events and log fields.
+//!
+//! Terraform that keeps its names in `locals` (`local.telemetry.log_fields`,
+//! aliases like `f = local.telemetry.log_fields`, `${local.f.tool}` in query
+//! heredocs) is resolved first; `var.emf_namespace` counts as the `MCPShip`
+//! namespace. Heredocs that read as Logs Insights queries (starting with
+//! `fields`, `filter`, `stats`, `parse`, `sort` or `SOURCE`) are queries.
 
 use std::{
     collections::BTreeSet,
@@ -160,9 +168,207 @@ struct Found {
     log_fields: BTreeSet<String>,
     prometheus: BTreeSet<String>,
     extra_dimensions: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
+    emf_units: BTreeSet<(String, String)>,
+    events: BTreeSet<String>,
+}
+
+/// Resolves `local.…` references of HCL to the string values the `locals`
+/// blocks assign, following aliases (`f = local.telemetry.log_fields`);
+/// `${local.x}` becomes the bare value, a bare `local.x` a quoted one.
+/// Interpolations that stay unresolved are dropped.
+fn resolve_locals(text: &str) -> String {
+    use std::collections::HashMap;
+    let mut values: HashMap<String, String> = HashMap::new();
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut path: Vec<(String, i32)> = Vec::new();
+    let mut depth = 0i32;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some((key, value)) = l.split_once('=') {
+            let key = key.trim().trim_matches('"');
+            let value = value.trim();
+            let ident = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if ident && value == "{" {
+                path.push((key.to_owned(), depth));
+            } else if ident && value.starts_with('"') && value.ends_with('"') && value.len() >= 2 {
+                let mut full: Vec<&str> = path.iter().map(|(p, _)| p.as_str()).collect();
+                full.push(key);
+                values.insert(full.join("."), value[1..value.len() - 1].to_owned());
+            } else if ident && let Some(target) = value.strip_prefix("local.") {
+                if target
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                {
+                    aliases.insert(key.to_owned(), target.to_owned());
+                }
+            }
+        }
+        for c in l.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    while path.last().is_some_and(|(_, d)| *d >= depth) {
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let lookup = |reference: &str| -> Option<String> {
+        if reference == "var.emf_namespace" {
+            return Some(names::emf::NAMESPACE.to_owned());
+        }
+        let mut r = reference.strip_prefix("local.")?.to_owned();
+        for _ in 0..8 {
+            let (head, tail) = r.split_once('.').unwrap_or((r.as_str(), ""));
+            match aliases.get(head) {
+                Some(target) if !tail.is_empty() => r = format!("{target}.{tail}"),
+                Some(target) => r = target.clone(),
+                None => break,
+            }
+        }
+        // Values were recorded under their block path (`locals.telemetry…`).
+        values
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!(".{r}")) || **k == r)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (r.ends_with("namespace")).then(|| names::emf::NAMESPACE.to_owned()))
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix("${") {
+            let end = inner.find('}').unwrap_or(inner.len());
+            let expr = inner[..end].trim();
+            if let Some(v) = lookup(expr) {
+                out.push_str(&v);
+            } else {
+                out.push(' ');
+            }
+            rest = inner.get(end + 1..).unwrap_or("");
+            continue;
+        }
+        let starts_reference = (rest.starts_with("local.")
+            || rest.starts_with("var.emf_namespace"))
+            && !out
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if starts_reference {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(rest.len());
+            if let Some(v) = lookup(&rest[..len]) {
+                out.push('"');
+                out.push_str(&v);
+                out.push('"');
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Bodies of HCL heredocs that read as Logs Insights queries.
+fn query_heredocs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (pos, _) in text.match_indices("<<") {
+        let h = &text[pos + 2..];
+        let h = h.strip_prefix('-').unwrap_or(h);
+        let Some((tag, body)) = h.split_once('\n') else {
+            continue;
+        };
+        let tag = tag.trim();
+        if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let lines: Vec<&str> = body.lines().take_while(|l| l.trim() != tag).collect();
+        let first = lines
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        if ["fields", "filter", "stats", "parse", "sort", "SOURCE"]
+            .iter()
+            .any(|k| first.starts_with(&format!("{k} ")))
+        {
+            out.push(lines.join("\n"));
+        }
+    }
+    out
+}
+
+/// The `telemetry` objects of a JSON document (a deploy contract).
+fn scan_json_contract(value: &serde_json::Value, found: &mut Found) {
+    use serde_json::Value;
+    let Value::Object(map) = value else {
+        if let Value::Array(items) = value {
+            for item in items {
+                scan_json_contract(item, found);
+            }
+        }
+        return;
+    };
+    for (key, v) in map {
+        if key == "telemetry"
+            && let Value::Object(t) = v
+        {
+            if let Some(Value::String(ns)) = t.get("emf_namespace") {
+                found.namespaces.insert(ns.clone());
+            }
+            if let Some(Value::Object(metrics)) = t.get("metrics") {
+                for m in metrics.values() {
+                    if let Some(Value::String(name)) = m.get("name") {
+                        found.emf_metrics.insert(name.clone());
+                        if let Some(Value::String(unit)) = m.get("unit") {
+                            found.emf_units.insert((name.clone(), unit.clone()));
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Array(dims)) = t.get("dimensions") {
+                for d in dims.iter().filter_map(Value::as_str) {
+                    found.emf_dimensions.insert(d.to_owned());
+                }
+            }
+            for (k, v) in t {
+                let list: Vec<&str> = match v {
+                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                    Value::Object(o) => o.values().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                if k.ends_with("events") {
+                    found.events.extend(list.iter().map(|s| s.to_string()));
+                } else if k.ends_with("log_fields") {
+                    found.log_fields.extend(list.iter().map(|s| s.to_string()));
+                }
+            }
+        }
+        scan_json_contract(v, found);
+    }
 }
 
 fn scan(text: &str, found: &mut Found) {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+        scan_json_contract(&json, found);
+    }
+    let resolved = resolve_locals(text);
+    let text = resolved.as_str();
+    for query in query_heredocs(text) {
+        for field in query_fields(&query) {
+            found.log_fields.insert(field);
+        }
+    }
     // Extra EMF dimensions the kit configures.
     for v in values_of(text, &["MCPSHIP_EMF_DIMENSIONS"]) {
         for pair in v.split(',') {
@@ -437,6 +643,30 @@ fn query_fields(query: &str) -> BTreeSet<String> {
 
 fn unknown(found: &Found) -> Vec<String> {
     let mut errors = Vec::new();
+    for ns in &found.namespaces {
+        if ns != names::emf::NAMESPACE {
+            errors.push(format!(
+                "EMF namespace {ns:?} (the server's default is {:?})",
+                names::emf::NAMESPACE
+            ));
+        }
+    }
+    for (metric, unit) in &found.emf_units {
+        if !names::EMF_METRIC_UNITS.contains(&(metric.as_str(), unit.as_str())) {
+            errors.push(format!(
+                "EMF metric {metric:?} with unit {unit:?} (emitted: {:?})",
+                names::EMF_METRIC_UNITS
+            ));
+        }
+    }
+    for e in &found.events {
+        if !names::LOG_EVENTS.contains(&e.as_str()) {
+            errors.push(format!(
+                "log event {e:?} (emitted: {:?})",
+                names::LOG_EVENTS
+            ));
+        }
+    }
     for m in &found.emf_metrics {
         if !names::EMF_METRICS.contains(&m.as_str()) {
             errors.push(format!(
@@ -492,6 +722,12 @@ fn deploy_kit_uses_only_emitted_names() {
         found
             .extra_dimensions
             .extend(here.extra_dimensions.iter().cloned());
+        found.emf_metrics.extend(here.emf_metrics.iter().cloned());
+        found
+            .emf_dimensions
+            .extend(here.emf_dimensions.iter().cloned());
+        found.log_fields.extend(here.log_fields.iter().cloned());
+        found.prometheus.extend(here.prometheus.iter().cloned());
         for e in unknown(&Found {
             extra_dimensions: BTreeSet::new(),
             ..here
@@ -515,7 +751,14 @@ fn deploy_kit_uses_only_emitted_names() {
         "the deploy kit names what the server does not emit:\n{}",
         report.join("\n")
     );
-    println!("checked {} deploy files", paths.len());
+    println!(
+        "checked {} deploy files: EMF metrics {:?}, dimensions {:?}, log fields {:?}, series {:?}",
+        paths.len(),
+        found.emf_metrics,
+        found.emf_dimensions,
+        found.log_fields,
+        found.prometheus
+    );
 }
 
 #[test]
@@ -605,6 +848,67 @@ resource "aws_cloudwatch_metric_alarm" "p" { metric_name = "mcpship_tool_request
     }
     // `locals { q = … }` is not a query key; only query-ish keys are read.
     assert!(!errors.contains("latency_ms"), "{errors}");
+
+    // Names kept in locals, aliased, interpolated into query heredocs.
+    let locals = r#"
+locals {
+  telemetry = {
+    namespace = var.emf_namespace
+    metrics = {
+      calls = "ToolCalls"
+      slow  = "ToolLatency"
+    }
+    log_fields = {
+      tool    = "tool"
+      latency = "latency_ms"
+    }
+  }
+  m = local.telemetry.metrics
+  f = local.telemetry.log_fields
+  queries = {
+    "slow" = <<-QUERY
+      fields @timestamp, ${local.f.tool}, ${local.f.latency}
+      | filter ${local.f.tool} in ["a", "b"]
+      | stats count(*) as n by bin(5m), ${local.f.tool}
+    QUERY
+  }
+}
+resource "aws_cloudwatch_metric_alarm" "a" {
+  namespace   = local.telemetry.namespace
+  metric_name = local.m.calls
+}
+resource "aws_cloudwatch_metric_alarm" "b" {
+  namespace   = local.telemetry.namespace
+  metric_name = local.m.slow
+}
+"#;
+    let mut found = Found::default();
+    scan(locals, &mut found);
+    let errors = unknown(&found).join("\n");
+    assert!(found.emf_metrics.contains("ToolCalls"), "{found:?}");
+    assert!(found.log_fields.contains("tool"), "{found:?}");
+    for needle in ["ToolLatency", "latency_ms"] {
+        assert!(
+            errors.contains(needle),
+            "{needle} not reported in\n{errors}"
+        );
+    }
+    assert_eq!(errors.lines().count(), 2, "{errors}");
+
+    // A deploy contract.
+    let contract = r#"{"telemetry": {"emf_namespace": "MCPShip", "dimensions": ["Service", "Tool"],
+      "metrics": {"calls": {"name": "ToolCalls", "unit": "Count"}, "duration": {"name": "ToolDuration", "unit": "Seconds"}},
+      "tool_events": ["tool.invoked", "tool.retried"], "tool_log_fields": ["tool", "elapsed"]}}"#;
+    let mut found = Found::default();
+    scan(contract, &mut found);
+    let errors = unknown(&found).join("\n");
+    for needle in ["\"Seconds\"", "tool.retried", "elapsed"] {
+        assert!(
+            errors.contains(needle),
+            "{needle} not reported in\n{errors}"
+        );
+    }
+    assert_eq!(errors.lines().count(), 3, "{errors}");
 
     let json = r#"{"widgets":[{"properties":{"metrics":[["MCPShip","ToolCalls","Service","mcpship","Tool","x"]],
       "query":"SOURCE 'g' | fields request_id, trace_id | filter session_id = 'a'"}}],

@@ -201,6 +201,13 @@ pub mod emf {
 /// EMF metric names.
 pub const EMF_METRICS: &[&str] = &[emf::TOOL_DURATION, emf::TOOL_CALLS, emf::TOOL_ERRORS];
 
+/// Each EMF metric with its unit.
+pub const EMF_METRIC_UNITS: &[(&str, &str)] = &[
+    (emf::TOOL_DURATION, "Milliseconds"),
+    (emf::TOOL_CALLS, "Count"),
+    (emf::TOOL_ERRORS, "Count"),
+];
+
 /// EMF dimension names written by default.
 pub const EMF_DIMENSIONS: &[&str] = &[emf::SERVICE, emf::TOOL];
 
