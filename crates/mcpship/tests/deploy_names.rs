@@ -198,13 +198,13 @@ fn resolve_locals(text: &str) -> String {
                 let mut full: Vec<&str> = path.iter().map(|(p, _)| p.as_str()).collect();
                 full.push(key);
                 values.insert(full.join("."), value[1..value.len() - 1].to_owned());
-            } else if ident && let Some(target) = value.strip_prefix("local.") {
-                if target
+            } else if ident
+                && let Some(target) = value.strip_prefix("local.")
+                && target
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-                {
-                    aliases.insert(key.to_owned(), target.to_owned());
-                }
+            {
+                aliases.insert(key.to_owned(), target.to_owned());
             }
         }
         for c in l.chars() {
