@@ -1326,3 +1326,77 @@ fn config_shows_telemetry_settings_and_refuses_bad_ones() {
     );
     assert!(err.contains("MCPSHIP_EMF_DIMENSIONS="), "{err}");
 }
+
+#[tokio::test]
+async fn an_unreachable_collector_never_fails_or_slows_a_request() {
+    // Nothing listens on these loopback ports.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        port
+    };
+    for env in [
+        vec![
+            ("MCPSHIP_TRACES_EXPORTER", "otlp".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{closed}"),
+            ),
+        ],
+        vec![
+            ("MCPSHIP_TRACES_EXPORTER", "xray".to_owned()),
+            ("MCPSHIP_XRAY_DAEMON_ADDRESS", format!("127.0.0.1:{closed}")),
+        ],
+    ] {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = serve(&[], &env);
+        let started = Instant::now();
+        for i in 0..20 {
+            let (status, body) = call_with(
+                &server,
+                "search_documents",
+                json!({"query": "idle timeout"}),
+                &[],
+                json!({}),
+            )
+            .await;
+            assert_eq!(status, 200, "call {i}: {body}");
+            assert_eq!(body["result"]["isError"], false);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "20 calls took {:?}",
+            started.elapsed()
+        );
+        // The losses are counted once the exporter has tried.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = reqwest::get(server.url("/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let (samples, _) = parse_exposition(&text);
+            let dropped = value(&samples, "mcpship_trace_spans_dropped_total", &[]).unwrap();
+            if dropped > 0.0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no dropped spans counted:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let lines = stop_and_collect(server);
+        let warnings = lines
+            .iter()
+            .filter(|l| l.contains("trace export failed"))
+            .count();
+        assert!(
+            warnings <= 1,
+            "export failures are warned about at most once a minute"
+        );
+    }
+}
