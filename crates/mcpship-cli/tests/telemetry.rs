@@ -378,6 +378,11 @@ async fn access_log_and_tool_events_use_the_documented_fields() {
         .unwrap();
     assert_eq!(succeeded["trace_id"], trace.as_str());
     assert_eq!(succeeded["request_id"], "req-logs-1");
+    // Arguments only with MCPSHIP_LOG_TOOL_ARGUMENTS=true.
+    assert!(
+        ours.iter().all(|e| e.get("arguments").is_none()),
+        "{ours:#?}"
+    );
     let failed = ours
         .iter()
         .find(|e| e["message"] == names::TOOL_FAILED)
