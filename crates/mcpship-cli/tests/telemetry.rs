@@ -1406,3 +1406,48 @@ async fn an_unreachable_collector_never_fails_or_slows_a_request() {
         );
     }
 }
+
+#[tokio::test]
+async fn stdio_keeps_stdout_for_mcp_and_writes_emf_to_stderr() {
+    use rmcp::{ServiceExt, model::CallToolRequestParams, transport::TokioChildProcess};
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["serve", "--stdio"])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("s.db").display()),
+        )
+        .env("LOG_FORMAT", "json")
+        .env("MCPSHIP_EMF", "true");
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = stderr.unwrap();
+    let collected = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    // An EMF line on stdout would break the client's JSON-RPC stream.
+    let client = ().serve(transport).await.unwrap();
+    let mut params = CallToolRequestParams::new("search_documents");
+    params.arguments = json!({"query": "draining"}).as_object().cloned();
+    let result = client.call_tool(params).await.unwrap();
+    assert_eq!(result.is_error, Some(false));
+    client.cancel().await.unwrap();
+    let stderr = tokio::time::timeout(Duration::from_secs(15), collected)
+        .await
+        .expect("the server exits when the client leaves")
+        .unwrap();
+    let emf: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 1, "{stderr}");
+    check_emf(&emf[0]).unwrap();
+    assert_eq!(emf[0]["Tool"], "search_documents");
+}
