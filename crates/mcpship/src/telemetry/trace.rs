@@ -576,10 +576,15 @@ pub fn provider(config: &ServeConfig) -> Result<Option<SdkTracerProvider>, Trace
             batch(Counted::new(exporter, "xray", false))
         }
     };
-    let resource = Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-        .build();
+    let mut resource = Resource::builder().with_service_name(config.service_name.clone());
+    // The X-Ray translator files `service.version` under Elastic Beanstalk's
+    // `version_label`, which would mislead there; X-Ray gets no version
+    // (`mcpship_build_info` has it).
+    if config.traces_exporter == TracesExporter::Otlp {
+        resource =
+            resource.with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    }
+    let resource = resource.build();
     let ratio = Sampler::TraceIdRatioBased(config.traces_sampler_ratio);
     Ok(Some(
         SdkTracerProvider::builder()
