@@ -17,6 +17,11 @@
 //!
 //! Only ever connects to the address given in `--addr`, which must be a
 //! loopback address.
+//!
+//! `--sink 127.0.0.1:0 --sink-seconds N` runs instead a sink for the telemetry
+//! benchmark: an HTTP/1.1 server on loopback that answers every request (an
+//! OTLP export, say) with an empty 200 after reading its body, prints its
+//! address on stdout, and exits after N seconds.
 
 use std::{
     net::SocketAddr,
@@ -76,7 +81,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: mcpship-loadgen --addr 127.0.0.1:PORT --scenario health|modern-get|modern-search|legacy-get|legacy-search\n\
          \x20      [--connections 64] [--warmup 5] [--duration 15] [--query 'idle timeout'] [--limit 10]\n\
-         \x20      [--server-pid PID] [--clk-tck 100] [--header]"
+         \x20      [--server-pid PID] [--clk-tck 100] [--header]\n\
+         \x20      mcpship-loadgen --sink 127.0.0.1:0 [--sink-seconds 600]"
     );
     std::process::exit(2)
 }
@@ -95,6 +101,19 @@ fn main() {
     while let Some(flag) = args.next() {
         if flag == "--header" {
             println!("{FIELDS}");
+            return;
+        }
+        if flag == "--sink" {
+            let addr: SocketAddr = args
+                .next()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| usage());
+            let seconds = match (args.next().as_deref(), args.next()) {
+                (Some("--sink-seconds"), Some(v)) => v.parse().unwrap_or_else(|_| usage()),
+                (None, _) => 600.0,
+                _ => usage(),
+            };
+            sink(addr, seconds);
             return;
         }
         if flag == "--calibrate" {
@@ -166,6 +185,44 @@ fn main() {
             clk_tck,
         });
         run(config).await;
+    });
+}
+
+/// An HTTP/1.1 sink on loopback: 200 with an empty body for every request,
+/// for `seconds` at most.
+fn sink(addr: SocketAddr, seconds: f64) {
+    if !addr.ip().is_loopback() {
+        eprintln!("refusing {addr}: the sink only listens on loopback addresses");
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind sink");
+        println!("{}", listener.local_addr().expect("sink address"));
+        let deadline = tokio::time::sleep(Duration::from_secs_f64(seconds));
+        tokio::pin!(deadline);
+        loop {
+            let stream = tokio::select! {
+                () = &mut deadline => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => continue,
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async move {
+                    let _ = request.into_body().collect().await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Empty::<Bytes>::new()))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
     });
 }
 

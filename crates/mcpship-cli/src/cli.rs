@@ -232,7 +232,8 @@ impl ServeArgs {
             tracing::warn!("serving the conformance test fixtures, not the document tools");
             let factory = mcpship_conformance::ConformanceServer::new;
             if self.stdio {
-                return mcpship::stdio::serve_stdio(factory()).await;
+                let telemetry = mcpship::telemetry::Telemetry::from_config(&self.server);
+                return mcpship::stdio::serve_stdio_with(factory(), telemetry).await;
             }
             return Server::new(self.server, factory).run_until_signal().await;
         }
@@ -265,7 +266,8 @@ impl ServeArgs {
         ));
         let handler = DocsServer::new(cached);
         if self.stdio {
-            return mcpship::stdio::serve_stdio(handler).await;
+            let telemetry = mcpship::telemetry::Telemetry::from_config(&self.server);
+            return mcpship::stdio::serve_stdio_with(handler, telemetry).await;
         }
         let readiness: mcpship::http::ReadinessCheck = Arc::new(move || {
             let store = backend.clone();
@@ -288,8 +290,18 @@ impl Cli {
                     }
                     return ExitCode::from(EXIT_CONFIG);
                 }
-                mcpship::logging::init(&args.server.log_level, args.server.log_format);
-                match args.serve().await {
+                // Logs and, when configured, the trace exporter.
+                let telemetry = match mcpship::telemetry::init(&args.server) {
+                    Ok(guard) => guard,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                };
+                let result = args.serve().await;
+                // Export the last spans before exiting.
+                telemetry.shutdown().await;
+                match result {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "server stopped on an error");

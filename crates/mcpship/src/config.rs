@@ -37,6 +37,19 @@ pub mod env {
     pub const EVENT_LOG_LEN: &str = "MCPSHIP_EVENT_LOG_LEN";
     pub const EVENT_LOG_TTL: &str = "MCPSHIP_EVENT_LOG_TTL";
     pub const MAX_STREAM_AGE: &str = "MCPSHIP_MAX_STREAM_AGE";
+    pub const LOG_TOOL_ARGUMENTS: &str = "MCPSHIP_LOG_TOOL_ARGUMENTS";
+    pub const SERVICE_NAME: &str = "MCPSHIP_SERVICE_NAME";
+    pub const METRICS: &str = "MCPSHIP_METRICS";
+    pub const EMF: &str = "MCPSHIP_EMF";
+    pub const EMF_NAMESPACE: &str = "MCPSHIP_EMF_NAMESPACE";
+    pub const EMF_DIMENSIONS: &str = "MCPSHIP_EMF_DIMENSIONS";
+    pub const TRACES_EXPORTER: &str = "MCPSHIP_TRACES_EXPORTER";
+    pub const TRACES_SAMPLER_RATIO: &str = "MCPSHIP_TRACES_SAMPLER_RATIO";
+    /// The OpenTelemetry standard variable, read as every OTel SDK reads it.
+    pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    pub const XRAY_DAEMON_ADDRESS: &str = "MCPSHIP_XRAY_DAEMON_ADDRESS";
+    /// The AWS SDKs' variable, honoured when ours is not set.
+    pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -62,6 +75,13 @@ pub const DEFAULT_MAX_STREAM_AGE: Duration = Duration::from_secs(300);
 /// Fargate's largest stopTimeout: a drain longer than this is always SIGKILLed.
 pub const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
+pub const DEFAULT_SERVICE_NAME: &str = "mcpship";
+pub const DEFAULT_EMF_NAMESPACE: &str = "MCPShip";
+pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
+pub const DEFAULT_XRAY_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+/// CloudWatch allows 30 dimensions per set; `Service` and `Tool` take two.
+pub const MAX_EMF_EXTRA_DIMENSIONS: usize = 28;
+
 /// Loopback host names accepted by default in `Host`.
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 /// Loopback origins accepted by default in `Origin` (any port).
@@ -78,6 +98,18 @@ pub enum LogFormat {
     Json,
     /// Human-readable text.
     Text,
+}
+
+/// Where finished trace spans go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TracesExporter {
+    /// No traces: no span is created on the request path.
+    None,
+    /// OTLP over HTTP/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (a collector).
+    Otlp,
+    /// Segment documents over UDP to the AWS X-Ray daemon.
+    Xray,
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -169,7 +201,7 @@ pub struct ServeConfig {
     /// Redis URL for MCPSHIP_STATE=redis (`redis://[:password@]host:6379/0`,
     /// `rediss://` for TLS).
     #[arg(long, env = env::REDIS_URL)]
-    #[serde(serialize_with = "redacted_url")]
+    #[serde(serialize_with = "redacted_optional_url")]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key, so several services can share one Redis.
@@ -209,23 +241,82 @@ pub struct ServeConfig {
     /// Log format.
     #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+
+    /// Add tool arguments to `tool.invoked` log events, with secret-looking
+    /// keys (password, token, api_key, ...) redacted at any depth.
+    #[arg(long, env = env::LOG_TOOL_ARGUMENTS, value_parser = parse_bool, default_value = "false", action = clap::ArgAction::Set)]
+    pub log_tool_arguments: bool,
+
+    /// Service name in traces (`service.name`, the X-Ray segment name) and
+    /// the `Service` dimension of EMF metrics.
+    #[arg(long, env = env::SERVICE_NAME, default_value = DEFAULT_SERVICE_NAME)]
+    pub service_name: String,
+
+    /// Serve Prometheus metrics at `GET /metrics` (counting is a few atomic
+    /// additions per request).
+    #[arg(long, env = env::METRICS, value_parser = parse_bool, default_value = "true", action = clap::ArgAction::Set)]
+    pub metrics: bool,
+
+    /// Write one CloudWatch Embedded Metric Format line per tool call to
+    /// stderr (ToolCalls, ToolErrors, ToolDuration by Service and Tool).
+    #[arg(long, env = env::EMF, value_parser = parse_bool, default_value = "false", action = clap::ArgAction::Set)]
+    pub emf: bool,
+
+    /// CloudWatch namespace of EMF metrics.
+    #[arg(long, env = env::EMF_NAMESPACE, default_value = DEFAULT_EMF_NAMESPACE)]
+    pub emf_namespace: String,
+
+    /// Extra EMF dimensions, comma-separated `Name=value` pairs (e.g.
+    /// `Environment=prod`). They form a second dimension set next to
+    /// [Service, Tool], which stays as it is for existing alarms.
+    #[arg(long, env = env::EMF_DIMENSIONS, value_delimiter = ',', value_parser = parse_list_item)]
+    pub emf_dimensions: Vec<String>,
+
+    /// Trace exporter: none (no spans are made), otlp or xray.
+    #[arg(long, env = env::TRACES_EXPORTER, value_enum, default_value_t = TracesExporter::None)]
+    pub traces_exporter: TracesExporter,
+
+    /// Share of new traces to record (0.0 to 1.0). Requests that arrive with
+    /// a sampling decision (traceparent, X-Amzn-Trace-Id Sampled=) keep it.
+    #[arg(long, env = env::TRACES_SAMPLER_RATIO, default_value_t = 1.0)]
+    pub traces_sampler_ratio: f64,
+
+    /// OTLP/HTTP collector base URL; spans are posted to `<base>/v1/traces`.
+    #[arg(long, env = env::OTLP_ENDPOINT, default_value = DEFAULT_OTLP_ENDPOINT)]
+    #[serde(serialize_with = "redacted_url")]
+    pub otlp_endpoint: String,
+
+    /// X-Ray daemon address, `host:port` (UDP) [default: AWS_XRAY_DAEMON_ADDRESS, else 127.0.0.1:2000].
+    #[arg(long, env = env::XRAY_DAEMON_ADDRESS)]
+    pub xray_daemon_address: Option<String>,
 }
 
-/// A URL with its password replaced, for `mcpship config` and errors.
+/// A URL with any password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
         None => url.to_owned(),
     }
 }
 
-fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+fn redacted_optional_url<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match url {
         Some(url) => s.serialize_str(&redact_url(url)),
         None => s.serialize_none(),
@@ -267,6 +358,16 @@ impl Default for ServeConfig {
             max_stream_age: DEFAULT_MAX_STREAM_AGE,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
+            log_tool_arguments: false,
+            service_name: DEFAULT_SERVICE_NAME.into(),
+            metrics: true,
+            emf: false,
+            emf_namespace: DEFAULT_EMF_NAMESPACE.into(),
+            emf_dimensions: Vec::new(),
+            traces_exporter: TracesExporter::None,
+            traces_sampler_ratio: 1.0,
+            otlp_endpoint: DEFAULT_OTLP_ENDPOINT.into(),
+            xray_daemon_address: None,
         }
     }
 }
@@ -316,6 +417,43 @@ impl ServeConfig {
     /// Whether any Origin is accepted.
     pub fn any_origin(&self) -> bool {
         self.allowed_origins.iter().any(|o| o == "*")
+    }
+
+    /// The X-Ray daemon's UDP address: ours, else `AWS_XRAY_DAEMON_ADDRESS`
+    /// (whose `udp:host:port tcp:host:port` form is understood), else the
+    /// default. Not resolved here: that happens once, when tracing starts.
+    pub fn xray_daemon(&self) -> (&'static str, String) {
+        let (variable, value) = match &self.xray_daemon_address {
+            Some(v) => (env::XRAY_DAEMON_ADDRESS, v.clone()),
+            None => match std::env::var(env::AWS_XRAY_DAEMON_ADDRESS) {
+                Ok(v) if !v.trim().is_empty() => (env::AWS_XRAY_DAEMON_ADDRESS, v),
+                _ => (
+                    env::XRAY_DAEMON_ADDRESS,
+                    DEFAULT_XRAY_DAEMON_ADDRESS.to_owned(),
+                ),
+            },
+        };
+        let udp = value
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix("udp:"))
+            .or_else(|| {
+                let first = value.split_whitespace().next()?;
+                (!first.starts_with("tcp:")).then_some(first)
+            })
+            .unwrap_or_default()
+            .to_owned();
+        (variable, udp)
+    }
+
+    /// Extra EMF dimensions as (name, value) pairs; malformed items are
+    /// reported by [`Self::validate`].
+    pub fn emf_extra_dimensions(&self) -> Vec<(String, String)> {
+        self.emf_dimensions
+            .iter()
+            .filter(|d| !d.is_empty())
+            .filter_map(|d| d.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()
     }
 
     /// Checks values that are each well-formed but wrong, or wrong together.
@@ -449,10 +587,92 @@ impl ServeConfig {
                 "use error, warn, info, debug or trace, or a filter like mcpship=debug,info",
             ));
         }
+        self.validate_telemetry(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
+        }
+    }
+
+    fn validate_telemetry(&self, errors: &mut Vec<ConfigError>) {
+        let name_ok =
+            |s: &str| !s.trim().is_empty() && s.len() <= 255 && !s.chars().any(char::is_control);
+        if !name_ok(&self.service_name) {
+            errors.push(error(
+                env::SERVICE_NAME,
+                &self.service_name,
+                "must be 1 to 255 printable characters (it names the service in traces and metrics)",
+            ));
+        }
+        if !name_ok(&self.emf_namespace) || self.emf_namespace.starts_with("AWS/") {
+            errors.push(error(
+                env::EMF_NAMESPACE,
+                &self.emf_namespace,
+                "must be 1 to 255 printable characters and not start with AWS/ (e.g. MCPShip)",
+            ));
+        }
+        let reserved = crate::telemetry::names::EMF_RESERVED_KEYS;
+        let items: Vec<&String> = self
+            .emf_dimensions
+            .iter()
+            .filter(|d| !d.is_empty())
+            .collect();
+        let shown = self.emf_dimensions.join(",");
+        for item in &items {
+            match item.split_once('=') {
+                Some((k, v)) if name_ok(k) && name_ok(v) && !k.trim().starts_with(':') => {
+                    if reserved.contains(&k.trim()) {
+                        errors.push(error(
+                            env::EMF_DIMENSIONS,
+                            &shown,
+                            format!("{:?} is a name mcpship already writes; choose another dimension name", k.trim()),
+                        ));
+                    }
+                }
+                _ => errors.push(error(
+                    env::EMF_DIMENSIONS,
+                    &shown,
+                    format!("{item:?} is not Name=value; write e.g. Environment=prod,Team=search"),
+                )),
+            }
+        }
+        if items.len() > MAX_EMF_EXTRA_DIMENSIONS {
+            errors.push(error(
+                env::EMF_DIMENSIONS,
+                &shown,
+                format!("at most {MAX_EMF_EXTRA_DIMENSIONS} extra dimensions (CloudWatch allows 30 per set, Service and Tool take two)"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.traces_sampler_ratio) {
+            errors.push(error(
+                env::TRACES_SAMPLER_RATIO,
+                self.traces_sampler_ratio,
+                "must be between 0.0 (no new traces) and 1.0 (every request)",
+            ));
+        }
+        if self.traces_exporter == TracesExporter::Otlp
+            && !(self.otlp_endpoint.starts_with("http://")
+                || self.otlp_endpoint.starts_with("https://"))
+        {
+            errors.push(error(
+                env::OTLP_ENDPOINT,
+                redact_url(&self.otlp_endpoint),
+                "must be an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://localhost:4318",
+            ));
+        }
+        if self.traces_exporter == TracesExporter::Xray {
+            let (variable, address) = self.xray_daemon();
+            let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !valid {
+                errors.push(error(
+                    variable,
+                    address,
+                    "must be host:port of the X-Ray daemon's UDP listener, e.g. 127.0.0.1:2000",
+                ));
+            }
         }
     }
 }
@@ -494,6 +714,72 @@ mod tests {
             "{text:?}"
         );
         assert!(text.iter().any(|e| e.starts_with("LOG_LEVEL=")), "{text:?}");
+    }
+
+    #[test]
+    fn telemetry_settings_are_checked() {
+        let c = ServeConfig {
+            emf_dimensions: vec![
+                "Environment=prod".into(),
+                "nonsense".into(),
+                "Tool=x".into(),
+            ],
+            traces_sampler_ratio: 1.5,
+            traces_exporter: TracesExporter::Otlp,
+            otlp_endpoint: "collector:4318".into(),
+            emf_namespace: "AWS/Lambda".into(),
+            ..ServeConfig::default()
+        };
+        let text: Vec<String> = c
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        for needle in [
+            "MCPSHIP_EMF_DIMENSIONS=\"Environment=prod,nonsense,Tool=x\" is not valid: \"nonsense\"",
+            "\"Tool\" is a name",
+            "MCPSHIP_TRACES_SAMPLER_RATIO=\"1.5\"",
+            "OTEL_EXPORTER_OTLP_ENDPOINT=",
+            "MCPSHIP_EMF_NAMESPACE=",
+        ] {
+            assert!(
+                text.iter().any(|e| e.contains(needle)),
+                "{needle} not in {text:?}"
+            );
+        }
+        let ok = ServeConfig {
+            emf_dimensions: vec!["Environment=prod".into()],
+            ..ServeConfig::default()
+        };
+        ok.validate().unwrap();
+        assert_eq!(
+            ok.emf_extra_dimensions(),
+            vec![("Environment".to_owned(), "prod".to_owned())]
+        );
+    }
+
+    #[test]
+    fn xray_daemon_address_forms() {
+        let c = ServeConfig {
+            xray_daemon_address: Some("tcp:10.0.0.1:2000 udp:10.0.0.1:2001".into()),
+            ..ServeConfig::default()
+        };
+        assert_eq!(c.xray_daemon().1, "10.0.0.1:2001");
+        let c = ServeConfig {
+            xray_daemon_address: Some("xray:2000".into()),
+            ..ServeConfig::default()
+        };
+        assert_eq!(c.xray_daemon().1, "xray:2000");
+    }
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("https://user:pa55@collector:4318/x"),
+            "https://user:***@collector:4318/x"
+        );
+        assert_eq!(redact_url("http://localhost:4318"), "http://localhost:4318");
     }
 
     #[test]

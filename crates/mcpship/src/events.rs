@@ -8,6 +8,9 @@ pub const TOOL_SUCCEEDED: &str = "tool.succeeded";
 /// A tool call finished with a tool error or a protocol error.
 pub const TOOL_FAILED: &str = "tool.failed";
 
+/// An HTTP request on `/mcp` finished (the access log).
+pub const HTTP_REQUEST: &str = "http.request";
+
 /// `error_class` of a tool that ran and reported an error (`isError: true`).
 pub const ERROR_CLASS_TOOL: &str = "tool_error";
 /// `error_class` of a call rejected before or outside the tool (JSON-RPC error).

@@ -1,20 +1,40 @@
-//! Tool-call events around any rmcp `ServerHandler`.
+//! Tool-call events, metrics and spans around any rmcp `ServerHandler`.
 //!
-//! [`Instrumented`] wraps the user's handler and forwards every method
-//! unchanged, except that `tools/call` is timed and logged as
-//! `tool.invoked` / `tool.succeeded` / `tool.failed` with the tool name, the
-//! legacy session id or the request id, and the duration. Arguments are never
-//! logged: they may hold secrets or personal data.
+//! [`Instrumented`] wraps the user's handler and forwards every method. Each
+//! request method is counted (`mcpship_mcp_requests_total`, duration) and,
+//! with tracing on, gets an `mcp.<method>` span under the HTTP span. A
+//! `tools/call` also gets a `tool.<name>` span, the `tool.invoked` /
+//! `tool.succeeded` / `tool.failed` log events (tool name, legacy session id or
+//! request id, duration, trace id), the tool metrics and, when enabled, an EMF
+//! line. Arguments are logged only with `MCPSHIP_LOG_TOOL_ARGUMENTS=true`, and
+//! redacted: they may hold secrets or personal data.
+//!
+//! The message's own trace context, `_meta.traceparent` (2026-07-28 clients),
+//! is read here, since only the handler sees the parsed message: it becomes
+//! the parent of the HTTP span (see [`crate::telemetry::trace`] for the order
+//! of precedence). With tracing off, the `trace_id` of log lines and EMF comes
+//! from `_meta.traceparent` or the request's headers, so logs still join the
+//! caller's trace.
 
-use std::{borrow::Cow, time::Instant};
+use std::{borrow::Cow, future::Future, time::Instant};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::*,
     service::{NotificationContext, RequestContext},
 };
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use crate::events;
+use crate::{
+    events,
+    telemetry::{
+        HttpSpan, Telemetry, TraceIdHex,
+        metrics::{McpOutcome, ToolOutcome, mcp},
+        redact,
+        trace::{self, parse_traceparent, span_trace_id, with_root_seed},
+    },
+};
 
 /// The request id the HTTP layer assigns (`x-request-id`), carried in the
 /// request's extensions so handlers and logs can name the request.
@@ -29,9 +49,24 @@ impl RequestIdExt {
     }
 }
 
-/// A handler whose tool calls are logged.
+/// A handler whose calls are counted, traced and (tool calls) logged.
 #[derive(Debug, Clone)]
-pub struct Instrumented<H>(pub H);
+pub struct Instrumented<H> {
+    inner: H,
+    telemetry: Telemetry,
+}
+
+impl<H> Instrumented<H> {
+    /// Wraps `inner`, recording into `telemetry`.
+    pub fn new(inner: H, telemetry: Telemetry) -> Self {
+        Self { inner, telemetry }
+    }
+
+    /// The wrapped handler.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+}
 
 /// Whom a call belongs to, for the log line: the legacy session if any, else
 /// the request id.
@@ -47,39 +82,229 @@ fn correlation(context: &RequestContext<RoleServer>) -> (Option<String>, Option<
     (session, request)
 }
 
+/// The caller's trace id without tracing: `_meta.traceparent`, else headers.
+fn incoming_trace_id(context: &RequestContext<RoleServer>) -> Option<u128> {
+    context
+        .meta
+        .get_traceparent()
+        .and_then(parse_traceparent)
+        .or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| trace::from_headers(&p.headers))
+        })
+        .map(|p| p.trace_id)
+}
+
+/// An MCP request being observed.
+struct Begun {
+    method: usize,
+    started: Instant,
+    span: Option<tracing::Span>,
+}
+
+fn mcp_outcome<T>(result: &Result<T, ErrorData>, ct: &CancellationToken) -> McpOutcome {
+    match result {
+        Ok(_) => McpOutcome::Ok,
+        Err(_) if ct.is_cancelled() => McpOutcome::Cancelled,
+        Err(_) => McpOutcome::Error,
+    }
+}
+
+impl<H: ServerHandler> Instrumented<H> {
+    /// Starts observing a request: the clock and, with tracing, its span.
+    fn begin(&self, method: usize, context: &RequestContext<RoleServer>) -> Begun {
+        Begun {
+            method,
+            started: Instant::now(),
+            span: self
+                .telemetry
+                .tracing()
+                .then(|| method_span(method, context)),
+        }
+    }
+
+    fn end(&self, begun: Begun, outcome: McpOutcome) {
+        if let Some(metrics) = self.telemetry.metrics() {
+            metrics.mcp_finished(begun.method, outcome, Some(begun.started.elapsed()));
+        }
+        if let Some(span) = &begun.span
+            && outcome != McpOutcome::Ok
+        {
+            span.record("error", true);
+            span.record("otel.status_code", "error");
+        }
+    }
+
+    /// Runs one request method with its metrics and span.
+    async fn observed<T, F>(
+        &self,
+        method: usize,
+        context: RequestContext<RoleServer>,
+        call: impl FnOnce(RequestContext<RoleServer>) -> F,
+    ) -> Result<T, ErrorData>
+    where
+        F: Future<Output = Result<T, ErrorData>>,
+    {
+        if self.telemetry.metrics().is_none() && !self.telemetry.tracing() {
+            return call(context).await;
+        }
+        let ct = context.ct.clone();
+        let begun = self.begin(method, &context);
+        let result = match &begun.span {
+            Some(span) => call(context).instrument(span.clone()).await,
+            None => call(context).await,
+        };
+        self.end(begun, mcp_outcome(&result, &ct));
+        result
+    }
+}
+
+/// The `mcp.<method>` span, under the HTTP span of the request. A
+/// `_meta.traceparent` re-parents the HTTP span first (it is still unbuilt:
+/// creating this child is what builds it).
+fn method_span(method: usize, context: &RequestContext<RoleServer>) -> tracing::Span {
+    let parts = context.extensions.get::<http::request::Parts>();
+    let header = |name: &str| {
+        parts
+            .and_then(|p| p.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    let http = parts.and_then(|p| p.extensions.get::<HttpSpan>());
+    let meta = context.meta.get_traceparent().and_then(parse_traceparent);
+    let mut seed = None;
+    if let Some(http) = http {
+        match &meta {
+            Some(meta) => {
+                http.adopt(meta);
+            }
+            None => seed = http.root_seed,
+        }
+    }
+    let span = with_root_seed(seed, || {
+        tracing::info_span!(
+            target: "mcpship::mcp",
+            parent: http.and_then(|h| h.span.id()),
+            "mcp",
+            otel.name = mcp::SPAN_NAMES[method],
+            mcp.method = mcp::METHODS[method],
+            mcp.protocol_version = header("mcp-protocol-version"),
+            mcp.session_id = header("mcp-session-id"),
+            request_id = parts
+                .and_then(|p| p.extensions.get::<RequestIdExt>())
+                .map(RequestIdExt::as_str),
+            error = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        )
+    });
+    if http.is_none()
+        && let Some(cx) = meta.and_then(|m| m.context())
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(cx);
+    }
+    span
+}
+
 impl<H: ServerHandler> ServerHandler for Instrumented<H> {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let telemetry = &self.telemetry;
         let (session_id, request_id) = correlation(&context);
         let session_id = session_id.as_deref();
         let request_id = request_id.as_deref();
         let tool = request.name.clone();
-        let started = Instant::now();
+        let ct = context.ct.clone();
+        let begun = self.begin(mcp::TOOLS_CALL, &context);
+        let tool_span = begun.span.as_ref().map(|parent| {
+            tracing::info_span!(
+                target: "mcpship::tool",
+                parent: parent,
+                "tool",
+                otel.name = %format_args!("tool.{tool}"),
+                mcp.method = "tools/call",
+                mcp.tool = %tool,
+                tool = %tool,
+                error = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        });
+        let logging = tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN);
+        let trace_id = match &tool_span {
+            Some(span) => span_trace_id(span),
+            None if logging || telemetry.emf().is_some() => incoming_trace_id(&context),
+            None => None,
+        };
+        let arguments = (telemetry.log_arguments()
+            && tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO))
+        .then(|| redact::arguments_for_log(request.arguments.as_ref()));
         tracing::info!(
             target: "mcpship::tool",
             event = events::TOOL_INVOKED,
             tool = %tool,
             session_id,
             request_id,
+            trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
+            arguments = arguments.as_deref(),
             "{}",
             events::TOOL_INVOKED
         );
-        let ct = context.ct.clone();
-        let result = self.0.call_tool(request, context).await;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let started = Instant::now();
+        let result = match &tool_span {
+            Some(span) => {
+                self.inner
+                    .call_tool(request, context)
+                    .instrument(span.clone())
+                    .await
+            }
+            None => self.inner.call_tool(request, context).await,
+        };
+        let took = started.elapsed();
+        let duration_ms = took.as_secs_f64() * 1000.0;
         let failure = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                Some((events::ERROR_CLASS_TOOL, None))
+                Some((ToolOutcome::ToolError, events::ERROR_CLASS_TOOL, None))
             }
             Ok(_) => None,
-            Err(e) if ct.is_cancelled() => {
-                Some((events::ERROR_CLASS_CANCELLED, Some(e.message.to_string())))
-            }
-            Err(e) => Some((events::ERROR_CLASS_PROTOCOL, Some(e.message.to_string()))),
+            Err(e) if ct.is_cancelled() => Some((
+                ToolOutcome::Cancelled,
+                events::ERROR_CLASS_CANCELLED,
+                Some(e.message.to_string()),
+            )),
+            Err(e) => Some((
+                ToolOutcome::ProtocolError,
+                events::ERROR_CLASS_PROTOCOL,
+                Some(e.message.to_string()),
+            )),
         };
+        let outcome = failure.as_ref().map_or(ToolOutcome::Ok, |f| f.0);
+        if let Some(metrics) = telemetry.metrics() {
+            // A name gets its own series only once the server showed it has
+            // such a tool: callers cannot mint label values.
+            let exists =
+                outcome != ToolOutcome::ProtocolError || self.inner.get_tool(&tool).is_some();
+            let series = if exists {
+                metrics.known_tool(&tool)
+            } else {
+                metrics.tool(&tool)
+            };
+            series.record(outcome, took);
+            if let Some(emf) = telemetry.emf() {
+                let failed = !matches!(outcome, ToolOutcome::Ok | ToolOutcome::Cancelled);
+                emf.write(series.label(), took, failed, trace_id, request_id);
+            }
+        }
+        if let Some(span) = &tool_span
+            && outcome != ToolOutcome::Ok
+        {
+            span.record("error", true);
+            span.record("otel.status_code", "error");
+        }
+        drop(tool_span);
         match failure {
             None => tracing::info!(
                 target: "mcpship::tool",
@@ -87,16 +312,18 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
                 tool = %tool,
                 session_id,
                 request_id,
+                trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
                 duration_ms,
                 "{}",
                 events::TOOL_SUCCEEDED
             ),
-            Some((error_class, error)) => tracing::warn!(
+            Some((_, error_class, error)) => tracing::warn!(
                 target: "mcpship::tool",
                 event = events::TOOL_FAILED,
                 tool = %tool,
                 session_id,
                 request_id,
+                trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
                 duration_ms,
                 error_class,
                 error,
@@ -104,6 +331,12 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
                 events::TOOL_FAILED
             ),
         }
+        let mcp_outcome = match outcome {
+            ToolOutcome::Ok | ToolOutcome::ToolError => McpOutcome::Ok,
+            ToolOutcome::Cancelled => McpOutcome::Cancelled,
+            ToolOutcome::ProtocolError => McpOutcome::Error,
+        };
+        self.end(begun, mcp_outcome);
         result
     }
 
@@ -111,36 +344,44 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
     // silently turn a feature of the user's server off.
 
     async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.0.ping(context).await
+        self.observed(mcp::PING, context, |c| self.inner.ping(c))
+            .await
     }
     async fn initialize(
         &self,
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        self.0.initialize(request, context).await
+        self.observed(mcp::INITIALIZE, context, |c| {
+            self.inner.initialize(request, c)
+        })
+        .await
     }
     fn negotiate_initialize(
         &self,
         request: &InitializeRequestParams,
     ) -> Result<InitializeResult, ErrorData> {
-        self.0.negotiate_initialize(request)
+        self.inner.negotiate_initialize(request)
     }
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.0.supported_protocol_versions()
+        self.inner.supported_protocol_versions()
     }
     async fn discover(
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
-        self.0.discover(context).await
+        self.observed(mcp::SERVER_DISCOVER, context, |c| self.inner.discover(c))
+            .await
     }
     async fn complete(
         &self,
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.0.complete(request, context).await
+        self.observed(mcp::COMPLETION_COMPLETE, context, |c| {
+            self.inner.complete(request, c)
+        })
+        .await
     }
     #[allow(deprecated)]
     async fn set_level(
@@ -148,51 +389,78 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.set_level(request, context).await
+        self.observed(mcp::LOGGING_SET_LEVEL, context, |c| {
+            self.inner.set_level(request, c)
+        })
+        .await
     }
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.0.get_prompt(request, context).await
+        self.observed(mcp::PROMPTS_GET, context, |c| {
+            self.inner.get_prompt(request, c)
+        })
+        .await
     }
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        self.0.list_prompts(request, context).await
+        self.observed(mcp::PROMPTS_LIST, context, |c| {
+            self.inner.list_prompts(request, c)
+        })
+        .await
     }
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.0.list_resources(request, context).await
+        self.observed(mcp::RESOURCES_LIST, context, |c| {
+            self.inner.list_resources(request, c)
+        })
+        .await
     }
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.0.list_resource_templates(request, context).await
+        self.observed(mcp::RESOURCES_TEMPLATES_LIST, context, |c| {
+            self.inner.list_resource_templates(request, c)
+        })
+        .await
     }
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.0.read_resource(request, context).await
+        self.observed(mcp::RESOURCES_READ, context, |c| {
+            self.inner.read_resource(request, c)
+        })
+        .await
     }
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        self.0.accepted_subscription_filter(requested)
+        self.inner.accepted_subscription_filter(requested)
     }
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
-        self.0.listen(context).await
+        // A stream, not a call: counted when it ends, without a duration.
+        let result = self.inner.listen(context).await;
+        if let Some(metrics) = self.telemetry.metrics() {
+            let outcome = match &result {
+                Ok(()) => McpOutcome::Ok,
+                Err(_) => McpOutcome::Error,
+            };
+            metrics.mcp_finished(mcp::SUBSCRIPTIONS_LISTEN, outcome, None);
+        }
+        result
     }
     #[allow(deprecated)]
     async fn subscribe(
@@ -200,7 +468,10 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.subscribe(request, context).await
+        self.observed(mcp::RESOURCES_SUBSCRIBE, context, |c| {
+            self.inner.subscribe(request, c)
+        })
+        .await
     }
     #[allow(deprecated)]
     async fn unsubscribe(
@@ -208,95 +479,122 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.unsubscribe(request, context).await
+        self.observed(mcp::RESOURCES_UNSUBSCRIBE, context, |c| {
+            self.inner.unsubscribe(request, c)
+        })
+        .await
     }
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        self.0.list_tools(request, context).await
+        self.observed(mcp::TOOLS_LIST, context, |c| {
+            self.inner.list_tools(request, c)
+        })
+        .await
     }
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.0.get_tool(name)
+        self.inner.get_tool(name)
     }
     async fn on_custom_request(
         &self,
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
-        self.0.on_custom_request(request, context).await
+        self.observed(mcp::OTHER, context, |c| {
+            self.inner.on_custom_request(request, c)
+        })
+        .await
     }
     async fn on_cancelled(
         &self,
         notification: CancelledNotificationParam,
         context: NotificationContext<RoleServer>,
     ) {
-        self.0.on_cancelled(notification, context).await
+        self.inner.on_cancelled(notification, context).await
     }
     async fn on_progress(
         &self,
         notification: ProgressNotificationParam,
         context: NotificationContext<RoleServer>,
     ) {
-        self.0.on_progress(notification, context).await
+        self.inner.on_progress(notification, context).await
     }
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.0.on_initialized(context).await
+        self.inner.on_initialized(context).await
     }
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.0.on_roots_list_changed(context).await
+        self.inner.on_roots_list_changed(context).await
     }
     async fn on_custom_notification(
         &self,
         notification: CustomNotification,
         context: NotificationContext<RoleServer>,
     ) {
-        self.0.on_custom_notification(notification, context).await
+        self.inner
+            .on_custom_notification(notification, context)
+            .await
     }
     fn get_info(&self) -> ServerConfig {
-        self.0.get_info()
+        self.inner.get_info()
     }
     async fn get_task(
         &self,
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        self.0.get_task(request, context).await
+        self.observed(mcp::TASKS_GET, context, |c| self.inner.get_task(request, c))
+            .await
     }
     async fn update_task(
         &self,
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.update_task(request, context).await
+        self.observed(mcp::TASKS_UPDATE, context, |c| {
+            self.inner.update_task(request, c)
+        })
+        .await
     }
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.cancel_task(request, context).await
+        self.observed(mcp::TASKS_CANCEL, context, |c| {
+            self.inner.cancel_task(request, c)
+        })
+        .await
     }
     async fn list_skills(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListSkillsResult, ErrorData> {
-        self.0.list_skills(request, context).await
+        self.observed(mcp::SKILLS_LIST, context, |c| {
+            self.inner.list_skills(request, c)
+        })
+        .await
     }
     async fn get_skill(
         &self,
         request: GetSkillRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetSkillResult, ErrorData> {
-        self.0.get_skill(request, context).await
+        self.observed(mcp::SKILLS_GET, context, |c| {
+            self.inner.get_skill(request, c)
+        })
+        .await
     }
     async fn read_resource_directory(
         &self,
         request: ReadResourceDirectoryRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceDirectoryResult, ErrorData> {
-        self.0.read_resource_directory(request, context).await
+        self.observed(mcp::RESOURCES_DIRECTORY_READ, context, |c| {
+            self.inner.read_resource_directory(request, c)
+        })
+        .await
     }
 }

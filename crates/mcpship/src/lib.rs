@@ -6,8 +6,9 @@
 //! endpoint) with what a service behind a load balancer needs around it:
 //! `/health` and `/ready` outside the Host allow-list, Host and Origin checks,
 //! body and concurrency limits, header-read and keep-alive timeouts, SSE
-//! keep-alives, TCP_NODELAY, graceful draining on SIGTERM, JSON logs and
-//! `tool.*` events for every tool call.
+//! keep-alives, TCP_NODELAY, graceful draining on SIGTERM, JSON logs with an
+//! access log and `tool.*` events, Prometheus metrics, CloudWatch EMF, and
+//! OpenTelemetry / X-Ray traces (see [`telemetry`]).
 //!
 //! ```no_run
 //! # use rmcp::ServerHandler;
@@ -30,7 +31,8 @@ pub mod server;
 pub mod smoke;
 pub mod state;
 pub mod stdio;
+pub mod telemetry;
 
-pub use config::{ConfigError, LogFormat, ServeConfig};
+pub use config::{ConfigError, LogFormat, ServeConfig, TracesExporter};
 pub use lifecycle::{Lifecycle, Phase};
 pub use server::Server;

@@ -39,10 +39,11 @@ use tower::Service;
 
 use crate::{
     config::{ServeConfig, redact_url},
-    http::{InFlight, ReadinessCheck, SessionCap, stream_limit::StreamLimits},
+    http::{InFlight, ReadinessCheck, SessionCap, metrics::Scrape, stream_limit::StreamLimits},
     instrument::Instrumented,
     lifecycle::{Lifecycle, Phase},
     state::{RedisState, SessionLimits, SharedState, StateBackend},
+    telemetry::Telemetry,
 };
 
 /// How long a replica waits at start for Redis to answer.
@@ -167,11 +168,13 @@ where
         };
         let streams = CancellationToken::new();
         let factory = Arc::new(factory);
+        let telemetry = Telemetry::from_config(&config);
         let sessions = Arc::new(state.session_manager(&limits));
         let mut rmcp_config = Self::rmcp_config(&config, streams.clone());
         rmcp_config.session_store = state.sessions.clone();
+        let handler_telemetry = telemetry.clone();
         let mcp = StreamableHttpService::new(
-            move || Ok(Instrumented(factory())),
+            move || Ok(Instrumented::new(factory(), handler_telemetry.clone())),
             sessions.clone(),
             rmcp_config,
         );
@@ -186,11 +189,16 @@ where
             in_flight.clone(),
             config.max_concurrent_requests,
             config.legacy_sessions.then(|| SessionCap {
-                manager: sessions,
+                manager: sessions.clone(),
                 max: config.max_sessions,
             }),
             stream_limits.clone(),
             readiness,
+            Scrape {
+                telemetry,
+                lifecycle: lifecycle.clone(),
+                sessions: Some(sessions),
+            },
         );
 
         let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -79,9 +79,12 @@ async fn main() -> anyhow::Result<()> {
         }
         std::process::exit(64);
     }
-    mcpship::logging::init(&config.log_level, config.log_format);
+    // Logs, and traces when MCPSHIP_TRACES_EXPORTER says where to.
+    let telemetry = mcpship::telemetry::init(&config)?;
     let server = Thermometer::new();
-    mcpship::Server::new(config, move || server.clone())
+    let result = mcpship::Server::new(config, move || server.clone())
         .run_until_signal()
-        .await
+        .await;
+    telemetry.shutdown().await;
+    result
 }

@@ -17,6 +17,8 @@ pub struct Running {
     pub child: Child,
     pub port: u16,
     pub logs: mpsc::Receiver<String>,
+    /// Lines written before the server listened.
+    pub startup: Vec<String>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -83,6 +85,7 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
         }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut startup = Vec::new();
     loop {
         let left = deadline
             .checked_duration_since(std::time::Instant::now())
@@ -90,6 +93,7 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
         let line = rx
             .recv_timeout(left)
             .expect("server exited before listening");
+        startup.push(line.clone());
         if line.contains("\"listening\"") {
             let v: Value = serde_json::from_str(&line).expect("json log");
             let addr = v["addr"].as_str().expect("addr");
@@ -98,6 +102,7 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
                 child,
                 port,
                 logs: rx,
+                startup,
                 _dir: dir,
             };
         }

@@ -176,6 +176,42 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Runs one store operation inside a `db.query` span (a client span with the
+/// OpenTelemetry database attributes), so traces show where a tool's time
+/// went. Without a trace exporter no subscriber wants the span: it is a
+/// disabled no-op and the query runs unwrapped.
+pub(crate) async fn traced<T>(
+    system: &'static str,
+    operation: &'static str,
+    summary: &'static str,
+    query: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "db.query",
+        otel.kind = "client",
+        db.system = system,
+        db.system.name = system,
+        db.operation.name = operation,
+        db.collection.name = "documents",
+        db.query.summary = summary,
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return query.await;
+    }
+    let result = query.instrument(span.clone()).await;
+    // A caller's bad query is not a database failure.
+    if let Err(e) = &result
+        && !matches!(e, StoreError::InvalidQuery(_))
+    {
+        span.record("error", true);
+        span.record("otel.status_code", "error");
+    }
+    result
+}
+
 /// Checks the arguments every backend validates the same way.
 pub(crate) fn check_query(query: &str) -> Result<&str, StoreError> {
     let query = query.trim();

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! /health, /ready           no Host check, no auth: load balancers send the task IP as Host
+//! /metrics                  Prometheus (when MCPSHIP_METRICS is on); no Host check either
 //! /mcp  request id          x-request-id in, out and in the handler's extensions
+//!       → access log        log line, RED metrics and the HTTP span (tracing on) per request
 //!       → admission         refuse when draining (503, retryable), shed over the
 //!                           concurrency limit (503), track calls for the drain
 //!       → compat            plain-JSON clients: fill in Accept, answer JSON not SSE
@@ -12,9 +14,11 @@
 //! They are plain tower services with named futures rather than
 //! `axum::middleware::from_fn`, which boxes a future per layer per request.
 
+pub mod access_log;
 mod admission;
 mod compat;
 mod health;
+pub mod metrics;
 mod request_id;
 pub(crate) mod sse;
 pub(crate) mod stream_limit;
@@ -42,6 +46,7 @@ pub(crate) fn router<S>(
     sessions: Option<SessionCap>,
     streams: stream_limit::StreamLimits,
     readiness: Option<ReadinessCheck>,
+    scrape: metrics::Scrape,
 ) -> Router
 where
     S: tower::Service<
@@ -65,6 +70,7 @@ where
     );
     let mcp = tower::ServiceBuilder::new()
         .layer(request_id::RequestIdLayer)
+        .layer(access_log::AccessLogLayer::new(scrape.telemetry.clone()))
         .layer(admission::AdmissionLayer(admission))
         .layer(compat::PlainJsonClientsLayer)
         .service(mcp);
@@ -72,9 +78,13 @@ where
         lifecycle,
         readiness,
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .with_state(health_state)
-        .route_service("/mcp", mcp)
+        .route_service("/mcp", mcp);
+    if scrape.telemetry.prometheus() {
+        router = router.route("/metrics", get(metrics::metrics).with_state(scrape));
+    }
+    router
 }

@@ -1,0 +1,285 @@
+//! Observability: logs, metrics and traces, each costing nothing it need not.
+//!
+//! - **Logs** ([`init`]): JSON lines on stderr. Every `/mcp` request gets an
+//!   access-log line (`http.request`, see [`crate::http`]), every tool call
+//!   `tool.invoked` / `tool.succeeded` / `tool.failed` ([`crate::instrument`]),
+//!   with the request id and trace id. Names: [`names`].
+//! - **Metrics** ([`metrics`]): Prometheus at `GET /metrics`, atomics only on
+//!   the request path; optionally CloudWatch EMF lines per tool call ([`emf`]).
+//! - **Traces** ([`trace`], [`xray`]): OpenTelemetry spans for the HTTP
+//!   request, the MCP method, the tool and the tool's database queries,
+//!   exported over OTLP or to the X-Ray daemon. Off by default, and then no
+//!   span exists on the request path.
+//!
+//! The subscriber is built so that disabled parts cost nothing: the log layer
+//! takes events only (its span bookkeeping would be wasted, since lines are
+//! flat), and the OpenTelemetry layer, when present, takes spans only. With
+//! tracing off no layer wants spans, so every `tracing` span in the process
+//! (ours, rmcp's, a tool's) is a disabled no-op after one cached check.
+
+pub mod emf;
+pub mod metrics;
+pub mod names;
+pub mod redact;
+pub mod trace;
+pub mod xray;
+
+use std::{io::IsTerminal, sync::Arc, time::Duration};
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry,
+    filter::{FilterExt, filter_fn},
+    fmt,
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
+
+use crate::config::{LogFormat, ServeConfig, TracesExporter};
+
+pub use metrics::Metrics;
+pub use trace::{HttpSpan, RemoteParent, TraceIdHex};
+
+/// The rmcp version this runtime is built with (the workspace pins it).
+pub const RMCP_VERSION: &str = "3.11.0";
+
+/// Who made a request, for the access log. An authentication layer puts it
+/// in the *response* extensions (it runs inside the access log, so the
+/// request it saw is gone by then); a layer in front of the access log may
+/// put it in the request extensions instead. Either is read, response first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal(pub Arc<str>);
+
+/// The runtime's telemetry state, shared by the HTTP layers and the handler
+/// wrapper. Cloning is one reference-count increment.
+#[derive(Debug, Clone)]
+pub struct Telemetry(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    /// Counted whenever metrics or EMF are on (EMF labels tools by the same
+    /// bounded table).
+    metrics: Option<Metrics>,
+    prometheus: bool,
+    emf: Option<emf::Emf>,
+    tracing: bool,
+    log_arguments: bool,
+}
+
+impl Telemetry {
+    /// Telemetry as the configuration asks for. Spans are made only when an
+    /// exporter is configured; [`init`] installs the layer that exports them.
+    pub fn from_config(config: &ServeConfig) -> Self {
+        let emf = config.emf.then(|| {
+            emf::Emf::new(
+                &config.emf_namespace,
+                &config.service_name,
+                &config.emf_extra_dimensions(),
+            )
+        });
+        Self(Arc::new(Inner {
+            metrics: (config.metrics || config.emf).then(Metrics::new),
+            prometheus: config.metrics,
+            emf,
+            tracing: config.traces_exporter != TracesExporter::None,
+            log_arguments: config.log_tool_arguments,
+        }))
+    }
+
+    /// Logs only: no metrics, no EMF, no spans.
+    pub fn disabled() -> Self {
+        Self(Arc::new(Inner {
+            metrics: None,
+            prometheus: false,
+            emf: None,
+            tracing: false,
+            log_arguments: false,
+        }))
+    }
+
+    /// The counters, if metrics or EMF are on.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.0.metrics.as_ref()
+    }
+
+    /// Whether `/metrics` is served.
+    pub fn prometheus(&self) -> bool {
+        self.0.prometheus && self.0.metrics.is_some()
+    }
+
+    /// The EMF writer, if EMF is on.
+    pub fn emf(&self) -> Option<&emf::Emf> {
+        self.0.emf.as_ref()
+    }
+
+    /// Whether spans are made.
+    pub fn tracing(&self) -> bool {
+        self.0.tracing
+    }
+
+    /// Whether tool arguments (redacted) are logged.
+    pub fn log_arguments(&self) -> bool {
+        self.0.log_arguments
+    }
+}
+
+/// Keeps the trace pipeline running; [`TelemetryGuard::shutdown`] flushes it.
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// How long a shutdown waits for the last spans to be exported.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl TelemetryGuard {
+    /// Exports what is queued (bounded by a few seconds) and stops the
+    /// exporter. Runs the blocking shutdown off the async workers.
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            let done = tokio::task::spawn_blocking(move || {
+                let _ = provider.shutdown_with_timeout(FLUSH_TIMEOUT);
+            });
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT + Duration::from_secs(1), done).await;
+        }
+    }
+}
+
+/// Installs the global subscriber: JSON or text logs on stderr filtered by
+/// `LOG_LEVEL`, and the trace exporter the configuration names. Call it once,
+/// from inside the tokio runtime, before serving. Calling it again keeps the
+/// first subscriber (tests, or a host application that set its own).
+pub fn init(config: &ServeConfig) -> Result<TelemetryGuard, trace::TraceSetupError> {
+    let provider = trace::provider(config)?;
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(trace::tracer(p))
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(|meta| {
+                meta.is_span()
+                    && *meta.level() <= tracing::Level::INFO
+                    && !NOISY_TARGETS.iter().any(|t| meta.target().starts_with(t))
+            }))
+            .boxed()
+    });
+    install(&config.log_level, config.log_format, otel);
+    Ok(TelemetryGuard { provider })
+}
+
+/// Libraries whose spans are internal plumbing, not part of a request's story
+/// (and the exporter's own HTTP client, which must never trace itself).
+const NOISY_TARGETS: &[&str] = &[
+    "rmcp",
+    "hyper",
+    "h2",
+    "tower",
+    "reqwest",
+    "sqlx",
+    "opentelemetry",
+    "tokio",
+];
+
+/// Libraries that log whole requests (rmcp logs every message and its HTTP
+/// parts, headers included, at debug) stay at info unless the filter names
+/// them: `LOG_LEVEL=debug` must not put tool arguments or `Authorization`
+/// into the logs. Naming one (`LOG_LEVEL=debug,rmcp=debug`) is a deliberate
+/// choice to see them.
+///
+/// rmcp also logs each stateless request's service start and stop at info
+/// (three lines per call): noise that would triple log volume and cost, so it
+/// is held at warn.
+const DUMPERS: &[&str] = &["rmcp", "hyper", "h2", "reqwest"];
+
+fn quiet_dumpers(filter: &str) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    let max = EnvFilter::try_new(filter)
+        .ok()
+        .and_then(|f| f.max_level_hint());
+    let mut out = filter.trim().to_owned();
+    for target in DUMPERS {
+        let cap = if *target == "rmcp" {
+            LevelFilter::WARN
+        } else {
+            LevelFilter::INFO
+        };
+        if max.is_none_or(|max| max <= cap) {
+            continue;
+        }
+        let named = out.split(',').any(|directive| {
+            let d = directive.trim();
+            d == *target
+                || [":", "=", "["]
+                    .iter()
+                    .any(|sep| d.starts_with(&format!("{target}{sep}")))
+        });
+        if !named {
+            out.push_str(&format!(",{target}={}", cap.to_string().to_lowercase()));
+        }
+    }
+    out
+}
+
+/// The subscriber: a log layer that sees events only, plus `extra`.
+pub(crate) fn install(
+    filter: &str,
+    format: LogFormat,
+    extra: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+) {
+    let filter =
+        EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    // Not `is_event()`: `tracing::enabled!` asks with a third kind (a hint),
+    // which must pass for the access log and argument logging to know they
+    // are wanted.
+    let events = filter_fn(|meta| !meta.is_span());
+    let logs = if json {
+        fmt::layer()
+            .json()
+            // Event fields at the top level, so Logs Insights queries read
+            // `tool` and `duration_ms` rather than `fields.tool`.
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_target(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter.and(events))
+            .boxed()
+    } else {
+        fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter.and(events))
+            .boxed()
+    };
+    let mut layers = vec![logs];
+    layers.extend(extra);
+    // Already initialised (tests, or a host application): keep the first.
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_logs_do_not_dump_requests_unless_asked() {
+        assert_eq!(quiet_dumpers("info"), "info,rmcp=warn");
+        assert_eq!(quiet_dumpers("warn"), "warn");
+        assert_eq!(
+            quiet_dumpers("debug"),
+            "debug,rmcp=warn,hyper=info,h2=info,reqwest=info"
+        );
+        assert_eq!(
+            quiet_dumpers("debug,rmcp=debug"),
+            "debug,rmcp=debug,hyper=info,h2=info,reqwest=info"
+        );
+    }
+}
