@@ -62,7 +62,9 @@ pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Inside ECS's default 30 s stopTimeout, with room for the process to exit.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// Legacy sessions one replica holds at once; more `initialize` calls get 503.
-pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// A session costs about 50 KiB (release build), so the default fits a
+/// 512 MiB task with room to spare.
+pub const DEFAULT_MAX_SESSIONS: usize = 2_000;
 /// A legacy session unused this long is closed (rmcp's own default).
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// SSE events kept per stream for `Last-Event-ID` resumption.

@@ -235,11 +235,43 @@ fn check_tool_result(result: &Value) -> Result<String, String> {
 
 /// Runs every step and reports; never panics on a bad server.
 pub async fn run(options: SmokeOptions) -> Report {
-    let endpoint = options.endpoint.trim_end_matches('/').to_owned();
     let mut report = Report {
-        endpoint: endpoint.clone(),
+        endpoint: options.endpoint.trim_end_matches('/').to_owned(),
         steps: Vec::new(),
     };
+    run_steps(&options, &mut report).await;
+    report
+}
+
+/// Like [`run`], but gives up once `limit` has passed, whatever each request's
+/// own timeout: the report then holds the steps finished so far and a failed
+/// `time limit` step. For callers that must answer before a deadline of their
+/// own, such as a deployment hook.
+pub async fn run_within(options: SmokeOptions, limit: Duration) -> Report {
+    let mut report = Report {
+        endpoint: options.endpoint.trim_end_matches('/').to_owned(),
+        steps: Vec::new(),
+    };
+    let started = Instant::now();
+    if tokio::time::timeout(limit, run_steps(&options, &mut report))
+        .await
+        .is_err()
+    {
+        report.steps.push(Step {
+            name: "time limit".into(),
+            ok: false,
+            detail: format!(
+                "gave up after {} ms with the checks unfinished",
+                limit.as_millis()
+            ),
+            millis: started.elapsed().as_millis(),
+        });
+    }
+    report
+}
+
+async fn run_steps(options: &SmokeOptions, report: &mut Report) {
+    let endpoint = report.endpoint.clone();
     let http = match reqwest::Client::builder()
         .timeout(options.timeout)
         .no_proxy()
@@ -253,7 +285,7 @@ pub async fn run(options: SmokeOptions) -> Report {
                 detail: e.to_string(),
                 millis: 0,
             });
-            return report;
+            return;
         }
     };
     let mut client = Client {
@@ -284,7 +316,7 @@ pub async fn run(options: SmokeOptions) -> Report {
     let outcome = crate::healthcheck::check(&health_url, options.timeout)
         .await
         .map(|()| "healthy".to_owned());
-    step(&mut report, "health", t, outcome);
+    step(report, "health", t, outcome);
 
     // Modern, stateless.
     let t = Instant::now();
@@ -310,7 +342,7 @@ pub async fn run(options: SmokeOptions) -> Report {
         Ok(format!("supported versions {versions}"))
     }
     .await;
-    step(&mut report, "modern server/discover", t, outcome);
+    step(report, "modern server/discover", t, outcome);
 
     let t = Instant::now();
     let tools = async {
@@ -328,9 +360,9 @@ pub async fn run(options: SmokeOptions) -> Report {
     let chosen = tools
         .as_ref()
         .ok()
-        .and_then(|tools| choose_tool(&options, tools));
+        .and_then(|tools| choose_tool(options, tools));
     step(
-        &mut report,
+        report,
         "modern tools/list",
         t,
         tools
@@ -350,12 +382,12 @@ pub async fn run(options: SmokeOptions) -> Report {
             "skipped: tools/list failed"
         };
         step(
-            &mut report,
+            report,
             "modern tools/call",
             Instant::now(),
             Err(detail.into()),
         );
-        return report;
+        return;
     };
 
     let t = Instant::now();
@@ -372,12 +404,7 @@ pub async fn run(options: SmokeOptions) -> Report {
         check_tool_result(&result_of(&reply, "tools/call")?)
     }
     .await;
-    step(
-        &mut report,
-        &format!("modern tools/call {tool}"),
-        t,
-        outcome,
-    );
+    step(report, &format!("modern tools/call {tool}"), t, outcome);
 
     // Legacy, with a session.
     let t = Instant::now();
@@ -403,12 +430,12 @@ pub async fn run(options: SmokeOptions) -> Report {
                 Some(_) => format!("protocol {version}, session issued"),
                 None => format!("protocol {version}, stateless"),
             };
-            step(&mut report, "legacy initialize", t, Ok(detail));
+            step(report, "legacy initialize", t, Ok(detail));
             session
         }
         Err(e) => {
-            step(&mut report, "legacy initialize", t, Err(e));
-            return report;
+            step(report, "legacy initialize", t, Err(e));
+            return;
         }
     };
     let mut legacy_headers = vec![("mcp-protocol-version", LEGACY.to_owned())];
@@ -442,12 +469,7 @@ pub async fn run(options: SmokeOptions) -> Report {
         check_tool_result(&result_of(&reply, "tools/call")?)
     }
     .await;
-    step(
-        &mut report,
-        &format!("legacy tools/call {tool}"),
-        t,
-        outcome,
-    );
+    step(report, &format!("legacy tools/call {tool}"), t, outcome);
 
     if let Some(session) = session {
         let t = Instant::now();
@@ -467,7 +489,6 @@ pub async fn run(options: SmokeOptions) -> Report {
             }
         }
         .await;
-        step(&mut report, "legacy session end", t, outcome);
+        step(report, "legacy session end", t, outcome);
     }
-    report
 }
