@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use mcpship::{
     Lifecycle, Phase, ServeConfig, Server,
-    state::{RedisState, SessionLimits, SharedState, StateBackend},
+    state::{RedisState, SessionLimits, StateBackend},
 };
 use rmcp::{
     ServerHandler,
@@ -336,10 +336,4 @@ async fn an_unreachable_redis_fails_start_with_a_clear_error() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(error.contains("cannot use Redis at"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
-}
-
-#[test]
-fn shared_state_is_what_the_config_names() {
-    let memory = SharedState::memory();
-    assert!(memory.sessions.is_none() && memory.events.is_none());
 }
