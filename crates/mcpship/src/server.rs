@@ -39,7 +39,10 @@ use tower::Service;
 
 use crate::{
     config::{ServeConfig, redact_url},
-    http::{InFlight, ReadinessCheck, SessionCap, metrics::Scrape, stream_limit::StreamLimits},
+    http::{
+        InFlight, LegacyState, ReadinessCheck, SessionCap, metrics::Scrape,
+        stream_limit::StreamLimits,
+    },
     instrument::Instrumented,
     lifecycle::{Lifecycle, Phase},
     state::{RedisState, SessionLimits, SharedState, StateBackend},
@@ -166,6 +169,13 @@ where
             Some(state) => state,
             None => shared_state(&config, limits).await?,
         };
+        // The Redis probe runs while this function does: dropping the guard
+        // on any return stops it.
+        let probe_stop = CancellationToken::new();
+        let _probe_guard = probe_stop.clone().drop_guard();
+        if let Some(redis) = state.redis.clone() {
+            tokio::spawn(async move { redis.probe(probe_stop).await });
+        }
         let streams = CancellationToken::new();
         let factory = Arc::new(factory);
         let telemetry = Telemetry::from_config(&config);
@@ -183,6 +193,15 @@ where
             max_age: (!config.max_stream_age.is_zero()).then_some(config.max_stream_age),
             closing: CancellationToken::new(),
         };
+        // Only legacy sessions need shared state; with them off, legacy
+        // clients are served statelessly and nothing is refused for Redis.
+        let legacy_state = match (&state.redis, config.legacy_sessions) {
+            (Some(redis), true) => Some(LegacyState {
+                redis: redis.clone(),
+                sessions: sessions.clone(),
+            }),
+            _ => None,
+        };
         let app = crate::http::router(
             mcp,
             lifecycle.clone(),
@@ -198,7 +217,9 @@ where
                 telemetry,
                 lifecycle: lifecycle.clone(),
                 sessions: Some(sessions),
+                state: state.redis.as_ref().map(|redis| redis.health().clone()),
             },
+            legacy_state,
         );
 
         let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -111,11 +111,16 @@ impl Admission {
 /// A JSON-RPC error with no id, as the transport spec allows for HTTP-level
 /// refusals, plus `Retry-After` so clients and proxies retry elsewhere.
 fn refuse(message: &'static str) -> Response<Body> {
-    let body = serde_json::json!({
+    refuse_with(message, Body::from)
+}
+
+/// [`refuse`] with the body type of the caller's stack.
+pub(super) fn refuse_with<B>(message: &'static str, body: impl FnOnce(String) -> B) -> Response<B> {
+    let json = serde_json::json!({
         "jsonrpc": "2.0",
         "error": { "code": -32000, "message": message },
     });
-    let mut response = Response::new(Body::from(body.to_string()));
+    let mut response = Response::new(body(json.to_string()));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
     headers.insert(
@@ -139,10 +144,16 @@ fn is_stream<B>(request: &Request<B>) -> bool {
 fn may_open_session<B>(request: &Request<B>) -> bool {
     request.method() == Method::POST
         && !request.headers().contains_key("mcp-session-id")
-        && request
-            .headers()
-            .get("mcp-protocol-version")
-            .is_none_or(|v| v.as_bytes().starts_with(b"2024") || v.as_bytes().starts_with(b"2025"))
+        && names_legacy_version(request.headers())
+}
+
+/// Whether a request is (or may be) of a legacy protocol: it names a 2024 or
+/// 2025 version in `MCP-Protocol-Version`, or none (rmcp then assumes
+/// 2025-03-26). Stateless 2026 clients always send the header.
+pub(super) fn names_legacy_version(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("mcp-protocol-version")
+        .is_none_or(|v| v.as_bytes().starts_with(b"2024") || v.as_bytes().starts_with(b"2025"))
 }
 
 struct OpenGuard(Arc<AtomicUsize>);

@@ -12,6 +12,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use crate::{
     lifecycle::{Lifecycle, Phase},
+    state::StateHealth,
     telemetry::{Telemetry, metrics::ScrapeGauges},
 };
 
@@ -24,6 +25,8 @@ pub struct Scrape {
     pub lifecycle: Lifecycle,
     /// For `mcpship_legacy_sessions`, when sessions live in this process.
     pub sessions: Option<Arc<LocalSessionManager>>,
+    /// For `mcpship_state_backend_up`, when state is shared.
+    pub state: Option<StateHealth>,
 }
 
 /// The Prometheus text format's content type.
@@ -43,9 +46,12 @@ pub(super) async fn metrics(State(scrape): State<Scrape>) -> Response {
         Phase::Draining => 2,
         Phase::Stopped => 3,
     };
+    // In-process state is always there.
+    let state_backend_up = scrape.state.as_ref().is_none_or(StateHealth::is_up);
     let text = metrics.render(&ScrapeGauges {
         legacy_sessions,
         drain_state,
+        state_backend_up: i64::from(state_backend_up),
     });
     ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }

@@ -8,8 +8,17 @@
 //!       → admission         refuse when draining (503, retryable), shed over the
 //!                           concurrency limit (503), track calls for the drain
 //!       → compat            plain-JSON clients: fill in Accept, answer JSON not SSE
+//!       → state outage      (legacy sessions in Redis) refuse legacy requests with
+//!                           503 while Redis is down; rmcp's 500s from an outage too
+//!       → stream ids        (legacy sessions in Redis) a resumable first event id
+//!                           on standalone GET streams
 //!       → rmcp              Host/Origin (403), body limit (413), the protocol
 //! ```
+//!
+//! The state layers sit inside admission (a draining or full server refuses
+//! first, and their refusals count as calls for the drain) and inside compat
+//! (a plain-JSON client gets their 503 as it is), right in front of rmcp,
+//! whose responses they inspect.
 //! Layers are listed outermost first; each is one concern in its own file.
 //! They are plain tower services with named futures rather than
 //! `axum::middleware::from_fn`, which boxes a future per layer per request.
@@ -21,6 +30,8 @@ mod health;
 pub mod metrics;
 mod request_id;
 pub(crate) mod sse;
+mod state_outage;
+mod stream_ids;
 pub(crate) mod stream_limit;
 
 use std::sync::Arc;
@@ -31,7 +42,18 @@ use futures::future::BoxFuture;
 pub use admission::{Admission, InFlight, SessionCap};
 pub use health::HEALTHY_BODY;
 
-use crate::lifecycle::Lifecycle;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
+use crate::{lifecycle::Lifecycle, state::RedisState};
+
+/// Legacy sessions kept in Redis: what the state layers need.
+#[derive(Debug, Clone)]
+pub(crate) struct LegacyState {
+    /// The backend, its health and its logs.
+    pub(crate) redis: Arc<RedisState>,
+    /// This replica's sessions.
+    pub(crate) sessions: Arc<LocalSessionManager>,
+}
 
 /// Asks whether dependencies (a database, say) are usable, for `/ready`.
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -47,6 +69,7 @@ pub(crate) fn router<S>(
     streams: stream_limit::StreamLimits,
     readiness: Option<ReadinessCheck>,
     scrape: metrics::Scrape,
+    state: Option<LegacyState>,
 ) -> Router
 where
     S: tower::Service<
@@ -73,6 +96,15 @@ where
         .layer(access_log::AccessLogLayer::new(scrape.telemetry.clone()))
         .layer(admission::AdmissionLayer(admission))
         .layer(compat::PlainJsonClientsLayer)
+        .option_layer(state.as_ref().map(|state| state_outage::StateOutageLayer {
+            health: state.redis.health().clone(),
+            sessions: state.sessions.clone(),
+        }))
+        .option_layer(
+            state
+                .as_ref()
+                .map(|state| stream_ids::StreamIdsLayer(state.redis.clone())),
+        )
         .service(mcp);
     let health_state = health::HealthState {
         lifecycle,

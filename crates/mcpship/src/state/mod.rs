@@ -8,7 +8,12 @@
 //! (rmcp's [`SessionStore`]) and resumes an SSE stream from its event log
 //! after `Last-Event-ID` (rmcp's [`EventStore`]). Both are rmcp's own seams;
 //! this module supplies the backends.
+//!
+//! While Redis is unreachable, [`StateHealth`] says so: legacy requests are
+//! refused with a retryable `503` by the HTTP layer, and stateless requests,
+//! which need no shared state, are served as ever.
 
+mod health;
 mod redis;
 
 use std::{sync::Arc, time::Duration};
@@ -18,7 +23,10 @@ use rmcp::transport::streamable_http_server::session::{
     store::{EventStore, SessionStore},
 };
 
-pub use self::redis::RedisState;
+pub use self::{
+    health::StateHealth,
+    redis::{RedisState, StateError},
+};
 
 /// Which backend holds shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -49,6 +57,10 @@ pub struct SharedState {
     pub sessions: Option<Arc<dyn SessionStore>>,
     /// Where SSE events are logged for `Last-Event-ID` resumption.
     pub events: Option<Arc<dyn EventStore>>,
+    /// The Redis backend behind both, when it is Redis: the server probes
+    /// it, refuses legacy requests while it is down, and gives standalone
+    /// streams a resumable first event id.
+    pub redis: Option<Arc<RedisState>>,
 }
 
 impl std::fmt::Debug for SharedState {
@@ -56,6 +68,7 @@ impl std::fmt::Debug for SharedState {
         f.debug_struct("SharedState")
             .field("sessions", &self.sessions.is_some())
             .field("events", &self.events.is_some())
+            .field("redis", &self.redis)
             .finish()
     }
 }
@@ -70,7 +83,8 @@ impl SharedState {
     pub fn redis(redis: Arc<RedisState>) -> Self {
         Self {
             sessions: Some(redis.clone()),
-            events: Some(redis),
+            events: Some(redis.clone()),
+            redis: Some(redis),
         }
     }
 

@@ -459,6 +459,12 @@ impl Metrics {
         );
         gauge(
             &mut out,
+            metric::STATE_BACKEND_UP,
+            "1 while the shared state backend (Redis) answers, 0 while it does not; 1 with in-process state.",
+            gauges.state_backend_up,
+        );
+        gauge(
+            &mut out,
             metric::DRAIN_STATE,
             "Lifecycle: 0 starting, 1 ready, 2 draining, 3 stopped.",
             gauges.drain_state,
@@ -502,6 +508,8 @@ pub struct ScrapeGauges {
     pub legacy_sessions: i64,
     /// Lifecycle phase as a number.
     pub drain_state: i64,
+    /// 1 while shared state answers.
+    pub state_backend_up: i64,
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -589,6 +597,7 @@ mod tests {
         let text = m.render(&ScrapeGauges {
             legacy_sessions: 2,
             drain_state: 1,
+            state_backend_up: 0,
         });
         for line in [
             "mcpship_http_requests_total{method=\"POST\",status=\"200\"} 1",
@@ -600,6 +609,7 @@ mod tests {
             "mcpship_open_streams 1",
             "mcpship_legacy_sessions 2",
             "mcpship_drain_state 1",
+            "mcpship_state_backend_up 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -107,6 +107,8 @@ pub mod metric {
     pub const OPEN_STREAMS: &str = "mcpship_open_streams";
     /// Gauge: legacy (2025-xx) sessions held by this process.
     pub const LEGACY_SESSIONS: &str = "mcpship_legacy_sessions";
+    /// Gauge: 1 while the shared state backend answers (always 1 in memory).
+    pub const STATE_BACKEND_UP: &str = "mcpship_state_backend_up";
     /// Gauge: 0 starting, 1 ready, 2 draining, 3 stopped.
     pub const DRAIN_STATE: &str = "mcpship_drain_state";
     /// Gauge, always 1, `{version, rmcp_version}`.
@@ -135,6 +137,7 @@ pub const PROMETHEUS_METRICS: &[&str] = &[
     metric::IN_FLIGHT_REQUESTS,
     metric::OPEN_STREAMS,
     metric::LEGACY_SESSIONS,
+    metric::STATE_BACKEND_UP,
     metric::DRAIN_STATE,
     metric::BUILD_INFO,
     metric::TRACE_SPANS_EXPORTED_TOTAL,
