@@ -8,6 +8,9 @@
 //!       → admission         refuse when draining (503, retryable), shed over the
 //!                           concurrency limit (503), track calls for the drain
 //!       → compat            plain-JSON clients: fill in Accept, answer JSON not SSE
+//!       → sealed sessions   MCPSHIP_STATE=sealed only: open the session id (404 when it
+//!                           fails to verify), seal a new session's id; innermost, so
+//!                           rmcp and everything outside see the same request
 //!       → rmcp              Host/Origin (403), body limit (413), the protocol
 //! ```
 //! Layers are listed outermost first; each is one concern in its own file.
@@ -20,6 +23,7 @@ mod compat;
 mod health;
 pub mod metrics;
 mod request_id;
+mod sealed_session;
 pub(crate) mod sse;
 pub(crate) mod stream_limit;
 
@@ -31,7 +35,7 @@ use futures::future::BoxFuture;
 pub use admission::{Admission, InFlight, SessionCap};
 pub use health::HEALTHY_BODY;
 
-use crate::lifecycle::Lifecycle;
+use crate::{lifecycle::Lifecycle, state::SealedSessions};
 
 /// Asks whether dependencies (a database, say) are usable, for `/ready`.
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -47,6 +51,7 @@ pub(crate) fn router<S>(
     streams: stream_limit::StreamLimits,
     readiness: Option<ReadinessCheck>,
     scrape: metrics::Scrape,
+    sealed: Option<Arc<SealedSessions>>,
 ) -> Router
 where
     S: tower::Service<
@@ -73,6 +78,7 @@ where
         .layer(access_log::AccessLogLayer::new(scrape.telemetry.clone()))
         .layer(admission::AdmissionLayer(admission))
         .layer(compat::PlainJsonClientsLayer)
+        .option_layer(sealed.map(sealed_session::SealedSessionsLayer))
         .service(mcp);
     let health_state = health::HealthState {
         lifecycle,

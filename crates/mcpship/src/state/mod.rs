@@ -1,5 +1,5 @@
 //! Shared state for many replicas: where legacy sessions and their SSE event
-//! logs live.
+//! logs live, and the keys replicas share.
 //!
 //! `memory` (the default) keeps them in the process, which is right for one
 //! replica. `redis` keeps them in Redis, so a 2025-xx client's next request
@@ -7,18 +7,58 @@
 //! replica restores the session from its stored `initialize` parameters
 //! (rmcp's [`SessionStore`]) and resumes an SSE stream from its event log
 //! after `Last-Event-ID` (rmcp's [`EventStore`]). Both are rmcp's own seams;
-//! this module supplies the backends.
+//! this module supplies the backends. `sealed` needs no store: the session's
+//! parameters travel encrypted in its id ([`SealedSessions`]), so sessions
+//! move between replicas but SSE streams resume only on the replica that
+//! opened them.
+//!
+//! # MRTR `requestState`
+//!
+//! A 2026-07-28 multi round-trip request (SEP-2322) hands the client an
+//! opaque `requestState` that comes back on the next round, which may land on
+//! another replica. Seal it with the codec [`request_state_codec`] builds from
+//! `MCPSHIP_REQUEST_STATE_KEYS`, so every replica with the same keys opens
+//! what any of them sealed. Build it once at start and hand it to the handler
+//! factory:
+//!
+//! ```no_run
+//! # use rmcp::ServerHandler;
+//! # #[derive(Clone)] struct MyServer { codec: rmcp::model::RequestStateCodec }
+//! # impl ServerHandler for MyServer {}
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = mcpship::ServeConfig::default();
+//! let codec = mcpship::state::request_state_codec(&config)?;
+//! let handler = MyServer { codec };
+//! mcpship::Server::new(config, move || handler.clone()).run_until_signal().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! In the handler, `codec.seal_json_with(&state, &SealOptions::new()
+//! .associated_data(tool.as_bytes()).ttl(..))` and `open_json_with` (rmcp's
+//! [`RequestStateCodec`]).
 
+pub mod keys;
 mod redis;
+mod sealed;
 
-use std::{sync::Arc, time::Duration};
-
-use rmcp::transport::streamable_http_server::session::{
-    local::{LocalSessionManager, SessionConfig},
-    store::{EventStore, SessionStore},
+use std::{
+    sync::{Arc, Once, OnceLock},
+    time::Duration,
 };
 
+use rmcp::{
+    model::RequestStateCodec,
+    transport::streamable_http_server::session::{
+        local::{LocalSessionManager, SessionConfig},
+        store::{EventStore, SessionStore},
+    },
+};
+
+pub use self::keys::{KeyRing, KeyRingError, KeyRingSetting};
 pub use self::redis::RedisState;
+pub(crate) use self::sealed::{Carried, carry};
+pub use self::sealed::{MAX_SEALED_ID_LEN, OpenError, SESSION_KEY_LEN, SealError, SealedSessions};
+use crate::ServeConfig;
 
 /// Which backend holds shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -28,6 +68,9 @@ pub enum StateBackend {
     Memory,
     /// In Redis (`MCPSHIP_REDIS_URL`): sessions and streams move between replicas.
     Redis,
+    /// In the session id, sealed with `MCPSHIP_SESSION_KEYS`: sessions move
+    /// between replicas with no store; streams resume only where they began.
+    Sealed,
 }
 
 /// Bounds on per-session state, whatever the backend.
@@ -49,6 +92,8 @@ pub struct SharedState {
     pub sessions: Option<Arc<dyn SessionStore>>,
     /// Where SSE events are logged for `Last-Event-ID` resumption.
     pub events: Option<Arc<dyn EventStore>>,
+    /// Seals session state into session ids; set with [`Self::sealed`].
+    pub sealed: Option<Arc<SealedSessions>>,
 }
 
 impl std::fmt::Debug for SharedState {
@@ -56,6 +101,7 @@ impl std::fmt::Debug for SharedState {
         f.debug_struct("SharedState")
             .field("sessions", &self.sessions.is_some())
             .field("events", &self.events.is_some())
+            .field("sealed", &self.sealed.is_some())
             .finish()
     }
 }
@@ -71,6 +117,16 @@ impl SharedState {
         Self {
             sessions: Some(redis.clone()),
             events: Some(redis),
+            sealed: None,
+        }
+    }
+
+    /// State sealed into session ids: no store, no event log.
+    pub fn sealed(sealed: Arc<SealedSessions>) -> Self {
+        Self {
+            sessions: Some(sealed.clone()),
+            events: None,
+            sealed: Some(sealed),
         }
     }
 
@@ -85,4 +141,45 @@ impl SharedState {
             None => manager,
         }
     }
+}
+
+/// Bytes of a `requestState` key: at least rmcp's minimum.
+pub const REQUEST_STATE_KEY_LEN: std::ops::RangeInclusive<usize> =
+    RequestStateCodec::MIN_KEY_LENGTH..=256;
+
+/// The MRTR `requestState` codec the configuration names: sealing with the
+/// first key of `MCPSHIP_REQUEST_STATE_KEYS` and opening with any (rmcp's
+/// `rs2` format, which carries the key id). Without keys, one random key per
+/// process: every codec this process builds shares it, and no other process
+/// opens what it sealed (a warning says so when the state backend implies
+/// several replicas).
+pub fn request_state_codec(config: &ServeConfig) -> Result<RequestStateCodec, KeyRingError> {
+    let Some(setting) = &config.request_state_keys else {
+        if config.state != StateBackend::Memory {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    state = ?config.state,
+                    "MCPSHIP_REQUEST_STATE_KEYS is not set: MRTR requestState is sealed with a \
+                     random key of this process, so a retry that lands on another replica is \
+                     rejected; set the same keys on every replica"
+                );
+            });
+        }
+        return RequestStateCodec::try_new(process_key().to_vec())
+            .map_err(|e| KeyRingError::Refused(e.to_string()));
+    };
+    let ring = setting.parse(REQUEST_STATE_KEY_LEN)?;
+    RequestStateCodec::new_with_keyring(
+        ring.sealing_id(),
+        ring.keys().map(|(id, key)| (id.to_owned(), key.to_vec())),
+    )
+    .map_err(|e| KeyRingError::Refused(e.to_string()))
+}
+
+/// This process's own `requestState` key, made on first use.
+fn process_key() -> &'static [u8; 32] {
+    use chacha20poly1305::aead::Generate;
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(<[u8; 32]>::generate)
 }
