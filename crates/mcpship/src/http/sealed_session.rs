@@ -10,6 +10,9 @@
 //!   verify, or has expired, is answered 404 as rmcp answers an unknown
 //!   session, so the client initializes again; otherwise the header becomes
 //!   `S` and the opened state waits in the slot for rmcp's `load(S)`.
+//! - A `DELETE` that rmcp accepts marks the session ended on this replica:
+//!   its id answers 404 here from then on. Other replicas accept it until it
+//!   expires, as nothing is shared.
 //! - Anything else (the stateless 2026-07-28 protocol) passes straight
 //!   through: one header lookup, nothing allocated.
 //!
@@ -24,7 +27,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header::HeaderName};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header::HeaderName};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use tokio::task::futures::TaskLocalFuture;
 
@@ -113,16 +116,25 @@ where
                 .to_str()
                 .map_err(|_| OpenError::Malformed)
                 .and_then(|id| self.sealed.open(id))
-                .and_then(|(local, state)| {
+                .and_then(|opened| {
                     // A part of a valid header value is one too.
-                    let header = HeaderValue::from_str(local).map_err(|_| OpenError::Malformed)?;
-                    Ok((local.to_owned(), header, state))
+                    let header =
+                        HeaderValue::from_str(opened.local).map_err(|_| OpenError::Malformed)?;
+                    Ok((
+                        opened.local.to_owned(),
+                        header,
+                        opened.expires_ms,
+                        opened.state,
+                    ))
                 });
             return match opened {
-                Ok((local, header, state)) => {
+                Ok((local, header, expires_ms, state)) => {
                     request.headers_mut().insert(SESSION_ID, header);
+                    let ending = (request.method() == Method::DELETE)
+                        .then(|| (self.sealed.clone(), local.clone(), expires_ms));
                     Sealing::Opened {
                         inner: carry(Carried::opened(local, state), self.inner.call(request)),
+                        ending,
                     }
                 }
                 Err(error) => {
@@ -151,7 +163,12 @@ pin_project_lite::pin_project! {
     pub(super) enum Sealing<F> {
         Direct { #[pin] inner: F },
         Refused { response: Option<BoxResponse> },
-        Opened { #[pin] inner: TaskLocalFuture<std::cell::RefCell<Carried>, F> },
+        Opened {
+            #[pin]
+            inner: TaskLocalFuture<std::cell::RefCell<Carried>, F>,
+            // A DELETE: the session to remember as ended once rmcp ends it.
+            ending: Option<(Arc<SealedSessions>, String, u64)>,
+        },
         Opening {
             #[pin]
             inner: TaskLocalFuture<std::cell::RefCell<Carried>, F>,
@@ -169,7 +186,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             SealingProj::Direct { inner } => inner.poll(cx),
-            SealingProj::Opened { inner } => inner.poll(cx),
+            SealingProj::Opened { inner, ending } => {
+                let response = std::task::ready!(inner.poll(cx))?;
+                if let Some((sealed, local, expires_ms)) = ending.take()
+                    && response.status().is_success()
+                {
+                    sealed.end(&local, expires_ms);
+                }
+                Poll::Ready(Ok(response))
+            }
             SealingProj::Refused { response } => Poll::Ready(Ok(response
                 .take()
                 .expect("a refusal is polled to completion once"))),

@@ -57,7 +57,10 @@ use rmcp::{
 pub use self::keys::{KeyRing, KeyRingError, KeyRingSetting};
 pub use self::redis::RedisState;
 pub(crate) use self::sealed::{Carried, carry};
-pub use self::sealed::{MAX_SEALED_ID_LEN, OpenError, SESSION_KEY_LEN, SealError, SealedSessions};
+pub use self::sealed::{
+    MAX_ENDED_SESSIONS, MAX_SEALED_ID_LEN, OpenError, OpenedId, SESSION_KEY_LEN, SealError,
+    SealedSessions,
+};
 use crate::ServeConfig;
 
 /// Which backend holds shared state.

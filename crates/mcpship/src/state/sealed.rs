@@ -25,7 +25,16 @@
 //! request's id, and takes from it the state stored by a handshake, which it
 //! seals into the response's id. No map, no lock, no I/O.
 
-use std::{cell::RefCell, future::Future, time::Duration};
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chacha20poly1305::{
@@ -47,6 +56,9 @@ pub const SESSION_KEY_LEN: usize = 32;
 pub const MAX_SEALED_ID_LEN: usize = 8 * 1024;
 /// Domain separation for the associated data.
 const AAD_LABEL: &[u8] = b"mcpship/sealed-session/v1";
+/// Ended sessions this replica remembers, so their ids answer 404 here (see
+/// [`SealedSessions::end`]). Bounded: past this, the oldest-expiring go first.
+pub const MAX_ENDED_SESSIONS: usize = 10_000;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
@@ -100,6 +112,17 @@ struct Opened {
     session: SessionState,
 }
 
+/// A session id that verified.
+#[derive(Debug)]
+pub struct OpenedId<'a> {
+    /// rmcp's id of the session.
+    pub local: &'a str,
+    /// When the id expires, Unix milliseconds.
+    pub expires_ms: u64,
+    /// The session's state.
+    pub state: SessionState,
+}
+
 /// Why a session id did not open. Client mistakes, logged at debug level.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -111,6 +134,8 @@ pub enum OpenError {
     Forged,
     #[error("expired")]
     Expired,
+    #[error("ended by DELETE on this replica")]
+    Ended,
 }
 
 /// Why an id could not be sealed.
@@ -130,6 +155,10 @@ pub struct SealedSessions {
     /// (key id, cipher), the sealing key first.
     ciphers: Vec<(String, XChaCha20Poly1305)>,
     lifetime: Duration,
+    /// Local ids ended by `DELETE` here, with their seal's expiry; checked
+    /// only once one exists.
+    ended: Mutex<HashMap<Box<str>, u64>>,
+    any_ended: AtomicBool,
 }
 
 impl std::fmt::Debug for SealedSessions {
@@ -179,7 +208,12 @@ impl SealedSessions {
         if ciphers.is_empty() {
             return Err(KeyRingError::Empty);
         }
-        Ok(Self { ciphers, lifetime })
+        Ok(Self {
+            ciphers,
+            lifetime,
+            ended: Mutex::new(HashMap::new()),
+            any_ended: AtomicBool::new(false),
+        })
     }
 
     /// How long a sealed id stays valid.
@@ -228,13 +262,45 @@ impl SealedSessions {
         Ok(id)
     }
 
-    /// Opens an id made by [`Self::seal`] (with any key of the ring): rmcp's
-    /// local id and the session's state.
-    pub fn open<'a>(&self, id: &'a str) -> Result<(&'a str, SessionState), OpenError> {
+    /// Opens an id made by [`Self::seal`] (with any key of the ring).
+    pub fn open<'a>(&self, id: &'a str) -> Result<OpenedId<'a>, OpenError> {
         self.open_at(id, now_ms())
     }
 
-    fn open_at<'a>(&self, id: &'a str, now: u64) -> Result<(&'a str, SessionState), OpenError> {
+    /// Remembers that the session `local` was ended (by `DELETE`), so its id
+    /// answers 404 on this replica from now on. Without a store, other
+    /// replicas accept the id until it expires.
+    pub fn end(&self, local: &str, expires_ms: u64) {
+        let now = now_ms();
+        let mut ended = self.lock_ended();
+        if ended.len() >= MAX_ENDED_SESSIONS {
+            ended.retain(|_, expires| *expires > now);
+        }
+        if ended.len() >= MAX_ENDED_SESSIONS
+            && let Some(first) = ended
+                .iter()
+                .min_by_key(|(_, expires)| **expires)
+                .map(|(id, _)| id.clone())
+        {
+            ended.remove(&first);
+        }
+        ended.insert(local.into(), expires_ms);
+        self.any_ended.store(true, Ordering::Release);
+    }
+
+    fn is_ended(&self, local: &str) -> bool {
+        self.any_ended.load(Ordering::Acquire) && self.lock_ended().contains_key(local)
+    }
+
+    fn lock_ended(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, u64>> {
+        // Every critical section is one map operation: a panic cannot leave
+        // it inconsistent.
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open_at<'a>(&self, id: &'a str, now: u64) -> Result<OpenedId<'a>, OpenError> {
         if id.len() > MAX_SEALED_ID_LEN {
             return Err(OpenError::Malformed);
         }
@@ -273,7 +339,14 @@ impl SealedSessions {
         if now >= opened.exp {
             return Err(OpenError::Expired);
         }
-        Ok((local, opened.session))
+        if self.is_ended(local) {
+            return Err(OpenError::Ended);
+        }
+        Ok(OpenedId {
+            local,
+            expires_ms: opened.exp,
+            state: opened.session,
+        })
     }
 }
 
@@ -343,9 +416,9 @@ mod tests {
         assert!(id.starts_with("local-1.a."), "{id}");
         assert!(id.bytes().all(|b| b.is_ascii_graphic()), "{id}");
         let rotated = sessions(&format!("{B},{A}"), Duration::from_secs(60));
-        let (local, opened) = rotated.open(&id).unwrap();
-        assert_eq!(local, "local-1");
-        assert_eq!(opened.initialize_params.client_info.name, "t");
+        let opened = rotated.open(&id).unwrap();
+        assert_eq!(opened.local, "local-1");
+        assert_eq!(opened.state.initialize_params.client_info.name, "t");
         assert!(rotated.seal("x", &state()).unwrap().starts_with("x.b."));
     }
 
@@ -383,6 +456,23 @@ mod tests {
         let id = s.seal_at("l", &state(), 1_000).unwrap();
         assert!(s.open_at(&id, 60_999).is_ok());
         assert!(matches!(s.open_at(&id, 61_000), Err(OpenError::Expired)));
+    }
+
+    #[test]
+    fn ended_sessions_stay_ended_here() {
+        let s = sessions(A, Duration::from_secs(60));
+        let id = s.seal("l", &state()).unwrap();
+        let other = s.seal("m", &state()).unwrap();
+        let expires = s.open(&id).unwrap().expires_ms;
+        s.end("l", expires);
+        assert!(matches!(s.open(&id), Err(OpenError::Ended)));
+        assert!(s.open(&other).is_ok());
+        // Bounded: the oldest-expiring entry makes room.
+        for n in 0..MAX_ENDED_SESSIONS {
+            s.end(&format!("x{n}"), u64::MAX);
+        }
+        assert_eq!(s.lock_ended().len(), MAX_ENDED_SESSIONS);
+        assert!(s.open(&id).is_ok());
     }
 
     #[test]
