@@ -230,12 +230,19 @@ impl ServeArgs {
     async fn serve(self) -> anyhow::Result<()> {
         if self.fixtures == Fixtures::Conformance {
             tracing::warn!("serving the conformance test fixtures, not the document tools");
-            let factory = mcpship_conformance::ConformanceServer::new;
+            // MRTR requestState sealed with MCPSHIP_REQUEST_STATE_KEYS, so a
+            // retry may land on any replica with the same keys.
+            let codec = mcpship::state::request_state_codec(&self.server).with_context(|| {
+                format!("{} is not valid", mcpship::config::env::REQUEST_STATE_KEYS)
+            })?;
+            let fixtures = mcpship_conformance::ConformanceServer::new(codec);
             if self.stdio {
                 let telemetry = mcpship::telemetry::Telemetry::from_config(&self.server);
-                return mcpship::stdio::serve_stdio_with(factory(), telemetry).await;
+                return mcpship::stdio::serve_stdio_with(fixtures.handler(), telemetry).await;
             }
-            return Server::new(self.server, factory).run_until_signal().await;
+            return Server::new(self.server, move || fixtures.handler())
+                .run_until_signal()
+                .await;
         }
         let backend = self.store.open().await?;
         if self.seed_corpus {

@@ -11,9 +11,12 @@ use std::{net::Ipv4Addr, sync::Arc};
 
 use axum::{Router, routing::get};
 use mcpship_conformance::ConformanceServer;
-use rmcp::transport::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    streamable_http_server::session::local::LocalSessionManager,
+use rmcp::{
+    model::RequestStateCodec,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
 };
 use tokio_util::sync::CancellationToken;
 
@@ -39,8 +42,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => return Err("usage: host PORT".into()),
     };
     let shutdown = CancellationToken::new();
+    // MRTR requestState is sealed with this key; a fixture host has one
+    // process, so a key of its own (two v4 UUIDs: 244 random bits) will do.
+    let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+    key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let fixtures = ConformanceServer::new(RequestStateCodec::try_new(key)?);
     let service = StreamableHttpService::new(
-        || Ok(ConformanceServer::new()),
+        move || Ok(fixtures.handler()),
         Arc::new(LocalSessionManager::default()),
         config(shutdown.child_token()),
     );

@@ -13,14 +13,18 @@
 //! list: its tools do nothing useful and some of them misbehave on purpose.
 //!
 //! The HTTP service constructs a handler per stateless request (and per legacy
-//! session), so [`ConformanceServer::new`] is cheap: it clones one `Arc` to the
-//! process-wide state (see `shared.rs`) and allocates the per-session log level.
+//! session): build one [`ConformanceServer`] at start with the MRTR
+//! `requestState` codec, and let the factory call [`ConformanceServer::handler`],
+//! which is cheap: it clones one `Arc` to the shared fixture state (see
+//! `shared.rs`) and allocates the per-session log level.
 //!
-//! Hosting it (see `examples/host.rs`):
+//! Hosting it (see `examples/host.rs`; `mcpship serve --fixtures conformance`
+//! builds the codec from `MCPSHIP_REQUEST_STATE_KEYS`):
 //!
 //! ```text
+//! let fixtures = ConformanceServer::new(codec);
 //! StreamableHttpService::new(
-//!     || Ok(ConformanceServer::new()),
+//!     move || Ok(fixtures.handler()),
 //!     Arc::new(LocalSessionManager::default()),
 //!     config,
 //! )
@@ -47,9 +51,9 @@ use rmcp::{
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
         PromptMessage, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-        ReadResourceResult, Reference, ResourceContents, Role, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
-        UnsubscribeRequestParams, UpdateTaskParams,
+        ReadResourceResult, Reference, RequestStateCodec, ResourceContents, Role,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -75,12 +79,6 @@ pub struct ConformanceServer {
     session_log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
 
-impl Default for ConformanceServer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl std::fmt::Debug for ConformanceServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConformanceServer").finish_non_exhaustive()
@@ -88,11 +86,20 @@ impl std::fmt::Debug for ConformanceServer {
 }
 
 impl ConformanceServer {
-    /// A handler bound to the process-wide fixture state. Cheap: one `Arc`
-    /// clone and one small allocation.
-    pub fn new() -> Self {
+    /// Fixtures whose MRTR `requestState` is sealed with `request_state`.
+    /// Make one at start; handlers come from [`Self::handler`].
+    pub fn new(request_state: RequestStateCodec) -> Self {
         Self {
-            shared: Shared::global(),
+            shared: Arc::new(Shared::new(request_state)),
+            session_log_level: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A handler over the same fixture state, with its own session log
+    /// level. Cheap: one `Arc` clone and one small allocation.
+    pub fn handler(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
             session_log_level: Arc::new(Mutex::new(None)),
         }
     }
@@ -486,7 +493,8 @@ mod tests {
 
     #[test]
     fn capabilities_cover_every_fixture_family() {
-        let capabilities = ConformanceServer::new().get_info().capabilities;
+        let codec = RequestStateCodec::try_new([7u8; 32].to_vec()).unwrap();
+        let capabilities = ConformanceServer::new(codec).get_info().capabilities;
         assert!(capabilities.tools.is_some());
         assert!(capabilities.prompts.is_some());
         assert!(capabilities.resources.is_some());

@@ -469,10 +469,16 @@ mod tests {
 
     #[test]
     fn sealed_state_is_bound_to_its_tool() {
-        let server = ConformanceServer::new();
+        let codec = |key: u8| rmcp::model::RequestStateCodec::try_new([key; 32].to_vec()).unwrap();
+        let server = ConformanceServer::new(codec(7));
         let sealed = server.seal("a", &json!({ "round": 1 })).unwrap();
-        assert_eq!(server.open("a", &sealed).unwrap(), json!({ "round": 1 }));
+        // Another handler of the same server opens it; another key does not.
+        assert_eq!(
+            server.handler().open("a", &sealed).unwrap(),
+            json!({ "round": 1 })
+        );
         assert!(server.open("b", &sealed).is_err());
         assert!(server.open("a", &format!("{sealed}-TAMPERED")).is_err());
+        assert!(ConformanceServer::new(codec(8)).open("a", &sealed).is_err());
     }
 }

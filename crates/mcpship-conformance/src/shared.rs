@@ -4,8 +4,10 @@
 //! for every stateless request, so anything that must outlive one request lives
 //! here and every handler instance holds an `Arc` to the same value:
 //!
-//! - the MRTR `requestState` sealing key: round two of a flow is served by a
-//!   different handler instance than round one;
+//! - the MRTR `requestState` codec: round two of a flow is served by a
+//!   different handler instance than round one (and, behind a load balancer,
+//!   maybe by another process: the host builds the codec from its configured
+//!   key ring, e.g. `mcpship::state::request_state_codec`);
 //! - the open `subscriptions/listen` streams: `test_trigger_tool_change` runs
 //!   on one request and must notify streams opened by other requests;
 //! - the SEP-2663 task registry: `tasks/get` polls tasks spawned earlier.
@@ -13,18 +15,18 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, OnceLock,
+        Mutex,
         atomic::{AtomicU64, Ordering},
     },
 };
 
 use rmcp::{model::RequestStateCodec, service::SubscriptionSink, task_manager::TaskManager};
 
-/// State shared by every handler instance in the process.
+/// State shared by every handler instance of one server.
 pub(crate) struct Shared {
     /// Seals and opens MRTR `requestState` (HMAC-SHA256, see
-    /// [`RequestStateCodec`]). The key is random per process, so state minted
-    /// by one process is rejected by another, which is what a fixture wants.
+    /// [`RequestStateCodec`]); the host's, so replicas with the same keys
+    /// open each other's state.
     pub(crate) request_state: RequestStateCodec,
     /// Open `subscriptions/listen` streams, keyed by a process-unique number.
     listeners: Mutex<HashMap<u64, SubscriptionSink>>,
@@ -34,20 +36,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new() -> Self {
+    pub(crate) fn new(request_state: RequestStateCodec) -> Self {
         Self {
-            request_state: RequestStateCodec::try_new(random_key())
-                .expect("a 32-byte key meets RequestStateCodec::MIN_KEY_LENGTH"),
+            request_state,
             listeners: Mutex::new(HashMap::new()),
             next_listener: AtomicU64::new(0),
             tasks: TaskManager::new(),
         }
-    }
-
-    /// The process-wide instance.
-    pub(crate) fn global() -> Arc<Self> {
-        static GLOBAL: OnceLock<Arc<Shared>> = OnceLock::new();
-        GLOBAL.get_or_init(|| Arc::new(Self::new())).clone()
     }
 
     /// Registers an open listen stream; returns the key for [`Self::remove_listener`].
@@ -73,12 +68,4 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// 32 random bytes from the OS generator (two v4 UUIDs carry 244 random bits).
-fn random_key() -> Vec<u8> {
-    let mut key = Vec::with_capacity(32);
-    key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key
 }

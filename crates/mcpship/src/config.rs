@@ -11,7 +11,9 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use crate::state::StateBackend;
+use crate::state::{
+    KeyRingSetting, REQUEST_STATE_KEY_LEN, SESSION_KEY_LEN, StateBackend, keys::GENERATE_HINT,
+};
 
 /// Environment variable names, next to their defaults.
 pub mod env {
@@ -32,6 +34,9 @@ pub mod env {
     pub const STATE: &str = "MCPSHIP_STATE";
     pub const REDIS_URL: &str = "MCPSHIP_REDIS_URL";
     pub const REDIS_PREFIX: &str = "MCPSHIP_REDIS_PREFIX";
+    pub const SESSION_KEYS: &str = "MCPSHIP_SESSION_KEYS";
+    pub const SESSION_MAX_LIFETIME: &str = "MCPSHIP_SESSION_MAX_LIFETIME";
+    pub const REQUEST_STATE_KEYS: &str = "MCPSHIP_REQUEST_STATE_KEYS";
     pub const MAX_SESSIONS: &str = "MCPSHIP_MAX_SESSIONS";
     pub const SESSION_IDLE_TIMEOUT: &str = "MCPSHIP_SESSION_IDLE_TIMEOUT";
     pub const EVENT_LOG_LEN: &str = "MCPSHIP_EVENT_LOG_LEN";
@@ -67,6 +72,11 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 pub const DEFAULT_MAX_SESSIONS: usize = 2_000;
 /// A legacy session unused this long is closed (rmcp's own default).
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A sealed session id (MCPSHIP_STATE=sealed) is valid this long after its
+/// `initialize`; then the client gets 404 and initializes again. Absolute,
+/// since an id cannot be re-issued: long enough for a working day of one
+/// client, short enough that a leaked id and a retired key soon stop working.
+pub const DEFAULT_SESSION_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// SSE events kept per stream for `Last-Event-ID` resumption.
 pub const DEFAULT_EVENT_LOG_LEN: usize = 1000;
 /// How long a stream's event log outlives its last event.
@@ -195,10 +205,30 @@ pub struct ServeConfig {
     #[arg(long, env = env::LEGACY_SESSIONS, value_parser = parse_bool, default_value = "true", action = clap::ArgAction::Set)]
     pub legacy_sessions: bool,
 
-    /// Where legacy sessions and SSE event logs live: `memory` (this process)
-    /// or `redis` (shared by all replicas; needs MCPSHIP_REDIS_URL).
+    /// Where legacy sessions and SSE event logs live: `memory` (this process),
+    /// `redis` (shared by all replicas; needs MCPSHIP_REDIS_URL) or `sealed`
+    /// (encrypted in the session id; needs MCPSHIP_SESSION_KEYS).
     #[arg(long, env = env::STATE, value_enum, default_value_t = StateBackend::Memory)]
     pub state: StateBackend,
+
+    /// Keys sealing legacy session ids for MCPSHIP_STATE=sealed:
+    /// `KEY_ID:BASE64KEY` pairs, comma-separated, newest first (32-byte keys,
+    /// from `openssl rand -base64 32`). The first seals, all open; the same
+    /// on every replica.
+    #[arg(long, env = env::SESSION_KEYS, value_parser = crate::state::keys::parse_setting, hide_env_values = true)]
+    pub session_keys: Option<KeyRingSetting>,
+
+    /// How long a sealed session id stays valid after `initialize`
+    /// (MCPSHIP_STATE=sealed); then the client gets 404 and starts anew.
+    #[arg(long, env = env::SESSION_MAX_LIFETIME, value_parser = parse_duration, default_value = "24h")]
+    #[serde(with = "humantime_serde_compat")]
+    pub session_max_lifetime: Duration,
+
+    /// Keys sealing MRTR `requestState` (2026-07-28 multi round-trip
+    /// requests), as for MCPSHIP_SESSION_KEYS (keys of 32 bytes or more).
+    /// Unset: a random key per process, so a retry must reach the same one.
+    #[arg(long, env = env::REQUEST_STATE_KEYS, value_parser = crate::state::keys::parse_setting, hide_env_values = true)]
+    pub request_state_keys: Option<KeyRingSetting>,
 
     /// Redis URL for MCPSHIP_STATE=redis (`redis://[:password@]host:6379/0`,
     /// `rediss://` for TLS).
@@ -353,6 +383,9 @@ impl Default for ServeConfig {
             state: StateBackend::Memory,
             redis_url: None,
             redis_prefix: "mcpship".into(),
+            session_keys: None,
+            session_max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
+            request_state_keys: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             event_log_len: DEFAULT_EVENT_LOG_LEN,
@@ -557,6 +590,7 @@ impl ServeConfig {
                 "must start with redis://, rediss:// or unix://",
             ));
         }
+        self.validate_keys(&mut errors);
         if self.max_sessions == 0 {
             errors.push(error(env::MAX_SESSIONS, 0, "must be at least 1"));
         }
@@ -594,6 +628,50 @@ impl ServeConfig {
             Ok(())
         } else {
             Err(errors)
+        }
+    }
+
+    fn validate_keys(&self, errors: &mut Vec<ConfigError>) {
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        if self.state == StateBackend::Sealed {
+            if self.session_keys.is_none() {
+                errors.push(error(
+                    env::SESSION_KEYS,
+                    "",
+                    format!(
+                        "MCPSHIP_STATE=sealed needs keys to seal session ids: set {}=k1:BASE64KEY, the same on every replica ({GENERATE_HINT})",
+                        env::SESSION_KEYS
+                    ),
+                ));
+            }
+            if !self.legacy_sessions {
+                errors.push(error(
+                    env::STATE,
+                    "sealed",
+                    "sealed sessions are legacy (2025-xx) sessions, which MCPSHIP_LEGACY_SESSIONS=false turns off; set MCPSHIP_STATE=memory or MCPSHIP_LEGACY_SESSIONS=true",
+                ));
+            }
+        }
+        if let Some(keys) = &self.session_keys
+            && let Err(e) = keys.parse(SESSION_KEY_LEN..=SESSION_KEY_LEN)
+        {
+            errors.push(error(env::SESSION_KEYS, keys.redacted(), e.to_string()));
+        }
+        if self.session_max_lifetime < Duration::from_secs(1) {
+            errors.push(error(
+                env::SESSION_MAX_LIFETIME,
+                show(self.session_max_lifetime),
+                "must be at least 1s (e.g. 24h)",
+            ));
+        }
+        if let Some(keys) = &self.request_state_keys
+            && let Err(e) = keys.parse(REQUEST_STATE_KEY_LEN)
+        {
+            errors.push(error(
+                env::REQUEST_STATE_KEYS,
+                keys.redacted(),
+                e.to_string(),
+            ));
         }
     }
 
@@ -759,6 +837,65 @@ mod tests {
             ok.emf_extra_dimensions(),
             vec![("Environment".to_owned(), "prod".to_owned())]
         );
+    }
+
+    #[test]
+    fn sealed_state_needs_valid_keys() {
+        let key = "q83vEi0HWbJ1VdA+Z2fQ6l1lOC6n2b8dNq1uKx0sKjI=";
+        let text = |c: ServeConfig| -> Vec<String> {
+            c.validate()
+                .unwrap_err()
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        };
+        let missing = text(ServeConfig {
+            state: StateBackend::Sealed,
+            ..ServeConfig::default()
+        });
+        assert!(
+            missing
+                .iter()
+                .any(|e| e.starts_with("MCPSHIP_SESSION_KEYS=")
+                    && e.contains("MCPSHIP_STATE=sealed")
+                    && e.contains("openssl rand -base64 32")),
+            "{missing:?}"
+        );
+        let short = text(ServeConfig {
+            state: StateBackend::Sealed,
+            session_keys: Some(KeyRingSetting::new("k2:c2hvcnQ=")),
+            request_state_keys: Some(KeyRingSetting::new(format!("k1:{key},{key}"))),
+            legacy_sessions: false,
+            session_max_lifetime: Duration::ZERO,
+            ..ServeConfig::default()
+        });
+        for needle in [
+            "MCPSHIP_SESSION_KEYS=\"k2:***\" is not valid: key \"k2\" is 5 bytes; it must be 32 bytes",
+            "MCPSHIP_REQUEST_STATE_KEYS=\"k1:***,***\" is not valid: item 2",
+            "MCPSHIP_STATE=\"sealed\" is not valid",
+            "MCPSHIP_SESSION_MAX_LIFETIME=",
+        ] {
+            assert!(
+                short.iter().any(|e| e.contains(needle)),
+                "{needle} not in {short:?}"
+            );
+        }
+        assert!(
+            !short
+                .iter()
+                .any(|e| e.contains(key) || e.contains("c2hvcnQ"))
+        );
+        let ok = ServeConfig {
+            state: StateBackend::Sealed,
+            session_keys: Some(KeyRingSetting::new(format!("k1:{key}"))),
+            request_state_keys: Some(KeyRingSetting::new(format!("r1:{key}"))),
+            ..ServeConfig::default()
+        };
+        ok.validate().unwrap();
+        let shown = serde_json::to_value(&ok).unwrap();
+        assert_eq!(shown["session_keys"], "k1:***");
+        assert_eq!(shown["request_state_keys"], "r1:***");
+        assert!(!format!("{ok:?}").contains(key));
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //! access log and `tool.*` events, Prometheus metrics, CloudWatch EMF, and
 //! OpenTelemetry / X-Ray traces (see [`telemetry`]).
 //!
+//! Legacy sessions live in the process, in Redis, or sealed in their own ids
+//! (`MCPSHIP_STATE`, see [`state`]). Handlers that answer `input_required`
+//! (MRTR) seal their `requestState` with [`state::request_state_codec`], built
+//! once from `MCPSHIP_REQUEST_STATE_KEYS` and handed to the factory, so a
+//! retry may reach any replica with the same keys.
+//!
 //! ```no_run
 //! # use rmcp::ServerHandler;
 //! # #[derive(Clone)] struct MyServer;

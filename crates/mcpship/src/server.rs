@@ -38,14 +38,16 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::{
-    config::{ServeConfig, redact_url},
+    config::{ServeConfig, env, redact_url},
     http::{
         InFlight, LegacyState, ReadinessCheck, SessionCap, metrics::Scrape,
         stream_limit::StreamLimits,
     },
     instrument::Instrumented,
     lifecycle::{Lifecycle, Phase},
-    state::{RedisState, SessionLimits, SharedState, StateBackend},
+    state::{
+        RedisState, SESSION_KEY_LEN, SealedSessions, SessionLimits, SharedState, StateBackend,
+    },
     telemetry::Telemetry,
 };
 
@@ -220,6 +222,7 @@ where
                 state: state.redis.as_ref().map(|redis| redis.health().clone()),
             },
             legacy_state,
+            state.sealed.clone(),
         );
 
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -335,7 +338,42 @@ where
 
 /// The stores the configuration names.
 async fn shared_state(config: &ServeConfig, limits: SessionLimits) -> anyhow::Result<SharedState> {
+    if config.session_keys.is_some() && config.state != StateBackend::Sealed {
+        tracing::warn!(
+            "{} is set but {} is not sealed; the keys are not used",
+            env::SESSION_KEYS,
+            env::STATE
+        );
+    }
     match config.state {
+        StateBackend::Sealed => {
+            let keys = config.session_keys.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "MCPSHIP_STATE=sealed needs {}; {}",
+                    env::SESSION_KEYS,
+                    crate::state::keys::GENERATE_HINT
+                )
+            })?;
+            let invalid = |e: crate::state::KeyRingError| {
+                anyhow::anyhow!(
+                    "{}={:?} is not valid: {e}",
+                    env::SESSION_KEYS,
+                    keys.redacted()
+                )
+            };
+            let ring = keys
+                .parse(SESSION_KEY_LEN..=SESSION_KEY_LEN)
+                .map_err(invalid)?;
+            let sealed =
+                SealedSessions::new(&ring, config.session_max_lifetime).map_err(invalid)?;
+            tracing::info!(
+                sealing_key = ring.sealing_id(),
+                keys = ring.len(),
+                max_lifetime_s = config.session_max_lifetime.as_secs(),
+                "legacy sessions sealed in their ids"
+            );
+            Ok(SharedState::sealed(Arc::new(sealed)))
+        }
         StateBackend::Memory => Ok(SharedState::memory()),
         StateBackend::Redis => {
             let url = config

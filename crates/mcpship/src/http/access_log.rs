@@ -159,7 +159,8 @@ fn http_span<B>(request: &Request<B>, remote: Option<RemoteParent>) -> HttpSpan 
         mcp.method = header("mcp-method"),
         mcp.name = header("mcp-name"),
         mcp.protocol_version = header("mcp-protocol-version"),
-        mcp.session_id = header("mcp-session-id"),
+        // A sealed id (`S.kid.sealed`) is recorded as its local part `S`.
+        mcp.session_id = header("mcp-session-id").and_then(|id| id.split('.').next()),
         request_id = request.extensions().get::<RequestIdExt>().map(RequestIdExt::as_str),
         http.response.status_code = tracing::field::Empty,
         http.response.body.size = tracing::field::Empty,

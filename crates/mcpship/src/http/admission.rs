@@ -141,7 +141,7 @@ fn is_stream<B>(request: &Request<B>) -> bool {
 
 /// A POST that may open a legacy session: no session id and not the
 /// stateless 2026 protocol (whose requests name their version in a header).
-fn may_open_session<B>(request: &Request<B>) -> bool {
+pub(super) fn may_open_session<B>(request: &Request<B>) -> bool {
     request.method() == Method::POST
         && !request.headers().contains_key("mcp-session-id")
         && names_legacy_version(request.headers())

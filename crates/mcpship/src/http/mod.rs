@@ -12,6 +12,9 @@
 //!                           503 while Redis is down; rmcp's 500s from an outage too
 //!       → stream ids        (legacy sessions in Redis) a resumable first event id
 //!                           on standalone GET streams
+//!       → sealed sessions   MCPSHIP_STATE=sealed only: open the session id (404 when it
+//!                           fails to verify), seal a new session's id; innermost, so
+//!                           rmcp and everything outside see the same request
 //!       → rmcp              Host/Origin (403), body limit (413), the protocol
 //! ```
 //!
@@ -29,6 +32,7 @@ mod compat;
 mod health;
 pub mod metrics;
 mod request_id;
+mod sealed_session;
 pub(crate) mod sse;
 mod state_outage;
 mod stream_ids;
@@ -44,7 +48,10 @@ pub use health::HEALTHY_BODY;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
-use crate::{lifecycle::Lifecycle, state::RedisState};
+use crate::{
+    lifecycle::Lifecycle,
+    state::{RedisState, SealedSessions},
+};
 
 /// Legacy sessions kept in Redis: what the state layers need.
 #[derive(Debug, Clone)]
@@ -70,6 +77,7 @@ pub(crate) fn router<S>(
     readiness: Option<ReadinessCheck>,
     scrape: metrics::Scrape,
     state: Option<LegacyState>,
+    sealed: Option<Arc<SealedSessions>>,
 ) -> Router
 where
     S: tower::Service<
@@ -105,6 +113,7 @@ where
                 .as_ref()
                 .map(|state| stream_ids::StreamIdsLayer(state.redis.clone())),
         )
+        .option_layer(sealed.map(sealed_session::SealedSessionsLayer))
         .service(mcp);
     let health_state = health::HealthState {
         lifecycle,

@@ -1,5 +1,5 @@
 //! Shared state for many replicas: where legacy sessions and their SSE event
-//! logs live.
+//! logs live, and the keys replicas share.
 //!
 //! `memory` (the default) keeps them in the process, which is right for one
 //! replica. `redis` keeps them in Redis, so a 2025-xx client's next request
@@ -7,26 +7,71 @@
 //! replica restores the session from its stored `initialize` parameters
 //! (rmcp's [`SessionStore`]) and resumes an SSE stream from its event log
 //! after `Last-Event-ID` (rmcp's [`EventStore`]). Both are rmcp's own seams;
-//! this module supplies the backends.
+//! this module supplies the backends. `sealed` needs no store: the session's
+//! parameters travel encrypted in its id ([`SealedSessions`]), so sessions
+//! move between replicas but SSE streams resume only on the replica that
+//! opened them.
+//!
+//! # MRTR `requestState`
+//!
+//! A 2026-07-28 multi round-trip request (SEP-2322) hands the client an
+//! opaque `requestState` that comes back on the next round, which may land on
+//! another replica. Seal it with the codec [`request_state_codec`] builds from
+//! `MCPSHIP_REQUEST_STATE_KEYS`, so every replica with the same keys opens
+//! what any of them sealed. Build it once at start and hand it to the handler
+//! factory:
+//!
+//! ```no_run
+//! # use rmcp::ServerHandler;
+//! # #[derive(Clone)] struct MyServer { codec: rmcp::model::RequestStateCodec }
+//! # impl ServerHandler for MyServer {}
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = mcpship::ServeConfig::default();
+//! let codec = mcpship::state::request_state_codec(&config)?;
+//! let handler = MyServer { codec };
+//! mcpship::Server::new(config, move || handler.clone()).run_until_signal().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! In the handler, `codec.seal_json_with(&state, &SealOptions::new()
+//! .associated_data(tool.as_bytes()).ttl(..))` and `open_json_with` (rmcp's
+//! [`RequestStateCodec`]).
+//!
+//! # Outages
 //!
 //! While Redis is unreachable, [`StateHealth`] says so: legacy requests are
 //! refused with a retryable `503` by the HTTP layer, and stateless requests,
 //! which need no shared state, are served as ever.
 
 mod health;
+pub mod keys;
 mod redis;
+mod sealed;
 
-use std::{sync::Arc, time::Duration};
-
-use rmcp::transport::streamable_http_server::session::{
-    local::{LocalSessionManager, SessionConfig},
-    store::{EventStore, SessionStore},
+use std::{
+    sync::{Arc, Once, OnceLock},
+    time::Duration,
 };
 
+use rmcp::{
+    model::RequestStateCodec,
+    transport::streamable_http_server::session::{
+        local::{LocalSessionManager, SessionConfig},
+        store::{EventStore, SessionStore},
+    },
+};
+
+pub use self::keys::{KeyRing, KeyRingError, KeyRingSetting};
 pub use self::{
     health::StateHealth,
     redis::{RedisState, StateError},
 };
+pub(crate) use self::sealed::{Carried, carry};
+pub use self::sealed::{
+    MAX_ENDED_SESSIONS, MAX_SEALED_ID_LEN, OpenError, OpenedId, SESSION_KEY_LEN, SealError,
+    SealedSessions,
+};
+use crate::ServeConfig;
 
 /// Which backend holds shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -36,6 +81,9 @@ pub enum StateBackend {
     Memory,
     /// In Redis (`MCPSHIP_REDIS_URL`): sessions and streams move between replicas.
     Redis,
+    /// In the session id, sealed with `MCPSHIP_SESSION_KEYS`: sessions move
+    /// between replicas with no store; streams resume only where they began.
+    Sealed,
 }
 
 /// Bounds on per-session state, whatever the backend.
@@ -61,6 +109,8 @@ pub struct SharedState {
     /// it, refuses legacy requests while it is down, and gives standalone
     /// streams a resumable first event id.
     pub redis: Option<Arc<RedisState>>,
+    /// Seals session state into session ids; set with [`Self::sealed`].
+    pub sealed: Option<Arc<SealedSessions>>,
 }
 
 impl std::fmt::Debug for SharedState {
@@ -69,6 +119,7 @@ impl std::fmt::Debug for SharedState {
             .field("sessions", &self.sessions.is_some())
             .field("events", &self.events.is_some())
             .field("redis", &self.redis)
+            .field("sealed", &self.sealed.is_some())
             .finish()
     }
 }
@@ -85,6 +136,17 @@ impl SharedState {
             sessions: Some(redis.clone()),
             events: Some(redis.clone()),
             redis: Some(redis),
+            sealed: None,
+        }
+    }
+
+    /// State sealed into session ids: no store, no event log.
+    pub fn sealed(sealed: Arc<SealedSessions>) -> Self {
+        Self {
+            sessions: Some(sealed.clone()),
+            events: None,
+            redis: None,
+            sealed: Some(sealed),
         }
     }
 
@@ -99,4 +161,45 @@ impl SharedState {
             None => manager,
         }
     }
+}
+
+/// Bytes of a `requestState` key: at least rmcp's minimum.
+pub const REQUEST_STATE_KEY_LEN: std::ops::RangeInclusive<usize> =
+    RequestStateCodec::MIN_KEY_LENGTH..=256;
+
+/// The MRTR `requestState` codec the configuration names: sealing with the
+/// first key of `MCPSHIP_REQUEST_STATE_KEYS` and opening with any (rmcp's
+/// `rs2` format, which carries the key id). Without keys, one random key per
+/// process: every codec this process builds shares it, and no other process
+/// opens what it sealed (a warning says so when the state backend implies
+/// several replicas).
+pub fn request_state_codec(config: &ServeConfig) -> Result<RequestStateCodec, KeyRingError> {
+    let Some(setting) = &config.request_state_keys else {
+        if config.state != StateBackend::Memory {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    state = ?config.state,
+                    "MCPSHIP_REQUEST_STATE_KEYS is not set: MRTR requestState is sealed with a \
+                     random key of this process, so a retry that lands on another replica is \
+                     rejected; set the same keys on every replica"
+                );
+            });
+        }
+        return RequestStateCodec::try_new(process_key().to_vec())
+            .map_err(|e| KeyRingError::Refused(e.to_string()));
+    };
+    let ring = setting.parse(REQUEST_STATE_KEY_LEN)?;
+    RequestStateCodec::new_with_keyring(
+        ring.sealing_id(),
+        ring.keys().map(|(id, key)| (id.to_owned(), key.to_vec())),
+    )
+    .map_err(|e| KeyRingError::Refused(e.to_string()))
+}
+
+/// This process's own `requestState` key, made on first use.
+fn process_key() -> &'static [u8; 32] {
+    use chacha20poly1305::aead::Generate;
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(<[u8; 32]>::generate)
 }
