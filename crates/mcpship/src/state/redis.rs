@@ -6,6 +6,9 @@
 //! - `{prefix}:events:{stream}`: a Redis stream per SSE stream, capped at the
 //!   configured length (`XADD MAXLEN ~`) and expiring after its last event.
 //!
+//! - `{prefix}:changes`: the pub/sub channel of the change feed (see
+//!   [`super::changes`]).
+//!
 //! An event id is `{stream}/{entry}`: the stream's key and Redis's own entry
 //! id, so a `Last-Event-ID` arriving at any replica finds its log, and replay
 //! returns exactly the entries after it, in order, once.
@@ -35,6 +38,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection to Redis and the key layout.
 pub struct RedisState {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     limits: SessionLimits,
@@ -95,6 +99,7 @@ impl RedisState {
             }
         };
         Ok(Self {
+            client,
             connection,
             prefix: prefix.to_owned(),
             limits,
@@ -107,6 +112,21 @@ impl RedisState {
 
     fn events_key(&self, stream: &str) -> String {
         format!("{}:events:{stream}", self.prefix)
+    }
+
+    /// The client, for connections of their own (the change feed's subscriber).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// The shared, multiplexed connection.
+    pub(crate) fn connection(&self) -> &ConnectionManager {
+        &self.connection
+    }
+
+    /// The pub/sub channel of the change feed.
+    pub fn changes_channel(&self) -> String {
+        format!("{}:changes", self.prefix)
     }
 
     /// Whether Redis answers now.
