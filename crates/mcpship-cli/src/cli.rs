@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mcpship::{ServeConfig, Server};
+use mcpship::{ServeConfig, Server, state::StateBackend};
 use mcpship_docs::{
     store::{self, CachedStore, DocumentStore},
     tools::DocsServer,
@@ -128,6 +128,27 @@ struct IngestArgs {
     /// Never draw a progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+
+    #[command(flatten)]
+    changes: ChangeArgs,
+}
+
+/// Where `mcpship ingest` announces what it changed: the serving replicas'
+/// shared state. The same variables as `mcpship serve`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ChangeArgs {
+    /// `redis` publishes changed documents to listeners on every replica
+    /// sharing MCPSHIP_REDIS_URL; `memory` tells no one (no replica can hear).
+    #[arg(long, env = mcpship::config::env::STATE, value_enum, default_value_t = StateBackend::Memory)]
+    pub(crate) state: StateBackend,
+
+    /// Redis URL for MCPSHIP_STATE=redis.
+    #[arg(long, env = mcpship::config::env::REDIS_URL)]
+    pub(crate) redis_url: Option<String>,
+
+    /// Prefix of every Redis key; must match the serving replicas'.
+    #[arg(long, env = mcpship::config::env::REDIS_PREFIX, default_value = "mcpship")]
+    pub(crate) redis_prefix: String,
 }
 
 #[derive(Debug, Args)]
@@ -339,7 +360,14 @@ impl Cli {
             }
             Command::Ingest(args) => {
                 mcpship::logging::init("warn", mcpship::LogFormat::Text);
-                match crate::ingest_cmd::run(args.paths, &args.store, args.no_progress).await {
+                match crate::ingest_cmd::run(
+                    args.paths,
+                    &args.store,
+                    &args.changes,
+                    args.no_progress,
+                )
+                .await
+                {
                     Ok(true) => ExitCode::SUCCESS,
                     Ok(false) => ExitCode::FAILURE,
                     Err(e) => {

@@ -55,7 +55,7 @@ pub async fn seed(store: Arc<dyn DocumentStore>) -> Summary {
         };
         for doc in docs {
             match store.upsert(&doc).await {
-                Ok(outcome) => summary.count(outcome),
+                Ok(outcome) => summary.count(&doc.id, outcome),
                 Err(e) => summary.failed.push(format!("{relative}: {e}")),
             }
         }

@@ -384,6 +384,8 @@ pub struct Summary {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Ids of the documents inserted or updated, in no particular order.
+    pub changed: Vec<String>,
     /// Files that could not be read or parsed, with why.
     pub failed: Vec<String>,
     pub skipped: usize,
@@ -391,12 +393,16 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(crate) fn count(&mut self, outcome: UpsertOutcome) {
+    pub(crate) fn count(&mut self, id: &str, outcome: UpsertOutcome) {
         match outcome {
             UpsertOutcome::Inserted => self.inserted += 1,
             UpsertOutcome::Updated => self.updated += 1,
-            UpsertOutcome::Unchanged => self.unchanged += 1,
+            UpsertOutcome::Unchanged => {
+                self.unchanged += 1;
+                return;
+            }
         }
+        self.changed.push(id.to_owned());
     }
 }
 
@@ -462,13 +468,12 @@ pub async fn ingest(
                     .map_err(|e| format!("{}: {e}", file.path.display()))?;
                 let docs = parse(&file.relative, &bytes).map_err(|e| e.to_string())?;
                 let mut outcomes = Vec::with_capacity(docs.len());
-                for doc in &docs {
-                    outcomes.push(
-                        store
-                            .upsert(doc)
-                            .await
-                            .map_err(|e| format!("{}: storing {}: {e}", file.relative, doc.id))?,
-                    );
+                for doc in docs {
+                    let outcome = store
+                        .upsert(&doc)
+                        .await
+                        .map_err(|e| format!("{}: storing {}: {e}", file.relative, doc.id))?;
+                    outcomes.push((doc.id, outcome));
                 }
                 Ok::<_, String>(outcomes)
             }
@@ -476,7 +481,9 @@ pub async fn ingest(
         .buffer_unordered(PARALLELISM);
     while let Some(result) = results.next().await {
         match result {
-            Ok(outcomes) => outcomes.into_iter().for_each(|o| summary.count(o)),
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .for_each(|(id, outcome)| summary.count(&id, outcome)),
             Err(why) => {
                 tracing::warn!(error = %why, "could not ingest a file");
                 summary.failed.push(why);

@@ -5,6 +5,13 @@
 //! paging, unknown id, query syntax) is a tool error with a message that says
 //! what to change; only a broken database is reported as an internal failure,
 //! and its detail goes to the log, not to the caller.
+//!
+//! `subscriptions/listen` streams may opt into `resourcesListChanged` and
+//! `resourceSubscriptions` for `docs://` URIs. The server accepts them here;
+//! the runtime delivers the changes that whoever changes the store publishes
+//! (`mcpship ingest`, through Redis). Legacy `resources/subscribe` is refused
+//! with a message pointing at `subscriptions/listen`: legacy sessions get no
+//! change notifications.
 
 use std::sync::Arc;
 
@@ -15,7 +22,7 @@ use rmcp::{
         CallToolResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
-        ServerConfig,
+        ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -225,8 +232,41 @@ impl DocsServer {
     }
 }
 
+/// The resource URI of a document.
+pub fn document_uri(id: &str) -> String {
+    format!("{URI_SCHEME}{id}")
+}
+
+/// What a `subscriptions/listen` stream may have of what it asked: the
+/// resource list, and updates of `docs://` resources. Nothing else changes.
+pub fn accepted_filter(requested: &SubscriptionFilter) -> SubscriptionFilter {
+    let mut accepted = SubscriptionFilter::builder();
+    if requested.resources_list_changed == Some(true) {
+        accepted = accepted.resources_list_changed();
+    }
+    let uris: Vec<String> = requested
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .filter(|uri| uri.starts_with(URI_SCHEME) && uri.len() > URI_SCHEME.len())
+        .cloned()
+        .collect();
+    if !uris.is_empty() {
+        accepted = accepted.resource_subscriptions(uris);
+    }
+    accepted.build()
+}
+
+fn legacy_subscriptions_refused() -> ErrorData {
+    ErrorData::invalid_request(
+        "resources/subscribe is not offered on legacy sessions; use subscriptions/listen \
+         (protocol 2026-07-28) with resourceSubscriptions",
+        None,
+    )
+}
+
 fn resource_for(id: &str, title: &str) -> Resource {
-    Resource::new(format!("{URI_SCHEME}{id}"), id.to_owned()).with_title(title.to_owned())
+    Resource::new(document_uri(id), id.to_owned()).with_title(title.to_owned())
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -236,6 +276,8 @@ impl ServerHandler for DocsServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(Implementation::new("mcpship", env!("CARGO_PKG_VERSION")))
@@ -272,6 +314,29 @@ impl ServerHandler for DocsServer {
             result.next_cursor = Some((offset + RESOURCE_PAGE).to_string());
         }
         Ok(result)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(accepted_filter(requested))
+    }
+
+    async fn subscribe(
+        &self,
+        _request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Err(legacy_subscriptions_refused())
+    }
+
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Err(legacy_subscriptions_refused())
     }
 
     async fn list_resource_templates(

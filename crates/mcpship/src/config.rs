@@ -259,9 +259,9 @@ pub struct ServeConfig {
     #[serde(with = "humantime_serde_compat")]
     pub event_log_ttl: Duration,
 
-    /// Streams (GET streams, SSE replies) older than this are closed with a
-    /// reconnect hint, so a replica being replaced is not pinned by them
-    /// (0 disables).
+    /// Long-lived streams older than this are ended, so a replica being
+    /// replaced is not pinned by them: legacy GET streams with a reconnect
+    /// hint, `subscriptions/listen` streams with their final result (0 disables).
     #[arg(long, env = env::MAX_STREAM_AGE, value_parser = parse_duration, default_value = "300s")]
     #[serde(with = "humantime_serde_compat")]
     pub max_stream_age: Duration,

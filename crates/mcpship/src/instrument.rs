@@ -15,8 +15,15 @@
 //! of precedence). With tracing off, the `trace_id` of log lines and EMF comes
 //! from `_meta.traceparent` or the request's headers, so logs still join the
 //! caller's trace.
+//!
+//! `subscriptions/listen` gets the runtime's change feed: for a handler whose
+//! `accepted_subscription_filter` accepts something, [`Instrumented`] forwards
+//! the feed's changes that the stream accepted into its `SubscriptionSink`,
+//! alongside the handler's own `listen`. The stream ends with the graceful
+//! final result when the server drains or the stream reaches
+//! `MCPSHIP_MAX_STREAM_AGE` (see [`ListenRuntime`]).
 
-use std::{borrow::Cow, future::Future, time::Instant};
+use std::{borrow::Cow, future::Future, sync::Arc, time::Duration, time::Instant};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -28,6 +35,7 @@ use tracing::Instrument as _;
 
 use crate::{
     events,
+    state::ChangeFeed,
     telemetry::{
         HttpSpan, Telemetry, TraceIdHex,
         metrics::{McpOutcome, ToolOutcome, mcp},
@@ -49,17 +57,44 @@ impl RequestIdExt {
     }
 }
 
+/// What `subscriptions/listen` streams get from the server around them.
+#[derive(Debug, Clone)]
+pub struct ListenRuntime {
+    /// Changes forwarded to every stream that accepted them.
+    pub changes: ChangeFeed,
+    /// Cancelled when the server drains: every stream ends with its final result.
+    pub closing: CancellationToken,
+    /// Streams end with their final result after this long; `None` lets them live.
+    pub max_age: Option<Duration>,
+}
+
+/// How long a handler's own `listen` gets to return once its stream is ended
+/// (its request context cancelled) before it is dropped.
+const INNER_LISTEN_GRACE: Duration = Duration::from_millis(500);
+
 /// A handler whose calls are counted, traced and (tool calls) logged.
 #[derive(Debug, Clone)]
 pub struct Instrumented<H> {
     inner: H,
     telemetry: Telemetry,
+    listen: Option<Arc<ListenRuntime>>,
 }
 
 impl<H> Instrumented<H> {
     /// Wraps `inner`, recording into `telemetry`.
     pub fn new(inner: H, telemetry: Telemetry) -> Self {
-        Self { inner, telemetry }
+        Self {
+            inner,
+            telemetry,
+            listen: None,
+        }
+    }
+
+    /// Gives listen streams the change feed, the drain signal and the
+    /// maximum age. Without it `listen` is the handler's own, unchanged.
+    pub fn with_listen(mut self, listen: Arc<ListenRuntime>) -> Self {
+        self.listen = Some(listen);
+        self
     }
 
     /// The wrapped handler.
@@ -452,7 +487,10 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
     }
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
         // A stream, not a call: counted when it ends, without a duration.
-        let result = self.inner.listen(context).await;
+        let result = match &self.listen {
+            Some(runtime) => listen_with_runtime(&self.inner, runtime, context).await,
+            None => self.inner.listen(context).await,
+        };
         if let Some(metrics) = self.telemetry.metrics() {
             let outcome = match &result {
                 Ok(()) => McpOutcome::Ok,
@@ -596,5 +634,75 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             self.inner.read_resource_directory(request, c)
         })
         .await
+    }
+}
+
+/// Runs the handler's `listen` with the change feed forwarded beside it, and
+/// ends it gracefully on drain or maximum age.
+async fn listen_with_runtime<H: ServerHandler>(
+    inner: &H,
+    runtime: &ListenRuntime,
+    context: rmcp::service::SubscriptionContext,
+) -> Result<(), ErrorData> {
+    let sink = context.sink().clone();
+    let request_ct = context.request_context().ct.clone();
+    let changes = runtime.changes.subscribe();
+    let own = inner.listen(context);
+    tokio::pin!(own);
+    let forwarding = async {
+        forward(changes, &sink).await;
+        // The stream closed: the handler's own listen sees it and returns.
+        std::future::pending::<()>().await
+    };
+    let age = async {
+        match runtime.max_age {
+            Some(age) => tokio::time::sleep(age).await,
+            None => std::future::pending().await,
+        }
+    };
+    let why = tokio::select! {
+        biased;
+        result = &mut own => return result,
+        () = runtime.closing.cancelled() => "server draining",
+        () = age => "maximum stream age",
+        () = forwarding => unreachable!("forwarding never ends by itself"),
+    };
+    // End it as a client's cancel would, so the handler's own listen cleans
+    // up and returns; then send the final result whatever it said.
+    request_ct.cancel();
+    match tokio::time::timeout(INNER_LISTEN_GRACE, own).await {
+        Ok(Err(error)) => tracing::debug!(
+            error = %error.message,
+            reason = why,
+            "a listen handler failed while its stream was being ended"
+        ),
+        Ok(Ok(())) => {}
+        Err(_) => tracing::debug!(
+            reason = why,
+            "a listen handler did not return after its stream was ended; dropped"
+        ),
+    }
+    tracing::debug!(reason = why, "subscriptions/listen stream completed");
+    Ok(())
+}
+
+/// Sends the stream every change it accepted, until it closes. Changes it
+/// did not accept are skipped quietly; the sink enforces the filter too.
+async fn forward(
+    mut changes: crate::state::ChangeReceiver,
+    sink: &rmcp::service::SubscriptionSink,
+) {
+    use rmcp::service::SubscriptionSendError as E;
+    let accepted = sink.accepted().clone();
+    if accepted == SubscriptionFilter::default() {
+        return;
+    }
+    while let Some(batch) = changes.recv().await {
+        for change in batch.iter().filter(|c| c.accepted_by(&accepted)) {
+            match sink.send(change.notification()).await {
+                Ok(()) | Err(E::NotificationNotAccepted(_) | E::UnsupportedNotification(_)) => {}
+                Err(_) => return,
+            }
+        }
     }
 }

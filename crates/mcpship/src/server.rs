@@ -10,10 +10,15 @@
 //! 1. the lifecycle turns `draining`: `/ready` fails, new MCP requests get a
 //!    retryable 503, and the listener is closed;
 //! 2. open connections are told to close after their current response;
-//! 3. calls in flight finish (bounded by the drain deadline);
-//! 4. long-lived streams end with a reconnect hint, then rmcp's sessions are
-//!    cancelled;
-//! 5. remaining connections get until the deadline, then the process exits.
+//! 3. `subscriptions/listen` streams are told to end: each sends its final
+//!    result (the spec's graceful "complete") and closes, so its client
+//!    listens again on a replica that is staying;
+//! 4. calls in flight finish (bounded by the drain deadline) while the listen
+//!    streams close (bounded by [`LISTEN_COMPLETE_WAIT`]); neither is waited
+//!    for when there is none;
+//! 5. other long-lived streams (legacy `GET`, and any listen stream still
+//!    open) end with a reconnect hint, then rmcp's sessions are cancelled;
+//! 6. remaining connections get until the deadline, then the process exits.
 
 use std::{
     future::Future,
@@ -38,23 +43,22 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::{
-    config::{ServeConfig, env, redact_url},
+    config::ServeConfig,
     http::{
-        InFlight, LegacyState, ReadinessCheck, SessionCap, metrics::Scrape,
-        stream_limit::StreamLimits,
+        InFlight, LegacyState, ReadinessCheck, SessionCap,
+        metrics::Scrape,
+        stream_limit::{StreamLimits, all_closed},
     },
-    instrument::Instrumented,
+    instrument::{Instrumented, ListenRuntime},
     lifecycle::{Lifecycle, Phase},
-    state::{
-        RedisState, SESSION_KEY_LEN, SealedSessions, SessionLimits, SharedState, StateBackend,
-    },
+    state::{SessionLimits, SharedState},
     telemetry::Telemetry,
 };
 
-/// How long a replica waits at start for Redis to answer.
-const REDIS_START_WAIT: Duration = Duration::from_secs(15);
-/// Time streams get to send their farewell before sessions are cancelled.
+/// Most time streams get to send their farewell before sessions are cancelled.
 const STREAM_FAREWELL: Duration = Duration::from_millis(200);
+/// Most time listen streams get to send their final result once told to end.
+const LISTEN_COMPLETE_WAIT: Duration = Duration::from_secs(1);
 
 /// Time reserved at the end of the drain deadline for closing streams and
 /// connections after in-flight calls had their chance.
@@ -86,8 +90,9 @@ where
         }
     }
 
-    /// Uses these stores for legacy sessions instead of the ones the
-    /// configuration names (`MCPSHIP_STATE`).
+    /// Uses these stores for legacy sessions, and this change feed, instead
+    /// of the ones the configuration names (`MCPSHIP_STATE`). Build them with
+    /// [`SharedState::from_config`] to hand the feed to handlers first.
     pub fn with_state(mut self, state: SharedState) -> Self {
         self.state = Some(state);
         self
@@ -162,14 +167,10 @@ where
             readiness,
             state,
         } = self;
-        let limits = SessionLimits {
-            idle_timeout: config.session_idle_timeout,
-            event_log_len: config.event_log_len,
-            event_log_ttl: config.event_log_ttl,
-        };
+        let limits = SessionLimits::from_config(&config);
         let state = match state {
             Some(state) => state,
-            None => shared_state(&config, limits).await?,
+            None => SharedState::from_config(&config).await?,
         };
         // The Redis probe runs while this function does: dropping the guard
         // on any return stops it.
@@ -185,16 +186,23 @@ where
         let mut rmcp_config = Self::rmcp_config(&config, streams.clone());
         rmcp_config.session_store = state.sessions.clone();
         let handler_telemetry = telemetry.clone();
+        let max_stream_age = (!config.max_stream_age.is_zero()).then_some(config.max_stream_age);
+        let listens = Arc::new(ListenRuntime {
+            changes: state.changes.clone(),
+            closing: CancellationToken::new(),
+            max_age: max_stream_age,
+        });
+        let listens_closing = listens.closing.clone();
         let mcp = StreamableHttpService::new(
-            move || Ok(Instrumented::new(factory(), handler_telemetry.clone())),
+            move || {
+                Ok(Instrumented::new(factory(), handler_telemetry.clone())
+                    .with_listen(listens.clone()))
+            },
             sessions.clone(),
             rmcp_config,
         );
         let in_flight = InFlight::new();
-        let stream_limits = StreamLimits {
-            max_age: (!config.max_stream_age.is_zero()).then_some(config.max_stream_age),
-            closing: CancellationToken::new(),
-        };
+        let stream_limits = StreamLimits::new(max_stream_age);
         // Only legacy sessions need shared state; with them off, legacy
         // clients are served statelessly and nothing is refused for Redis.
         let legacy_state = match (&state.redis, config.legacy_sessions) {
@@ -306,23 +314,40 @@ where
         let calls = in_flight.len();
         tracing::info!(
             calls_in_flight = calls,
+            listen_streams = stream_limits.open_listens.len(),
+            other_streams = stream_limits.open_others.len(),
             deadline_s = config.drain_timeout.as_secs_f64(),
             "draining"
         );
-        if tokio::time::timeout_at(calls_deadline, in_flight.finished())
-            .await
-            .is_err()
-        {
+        // Listen streams first: each ends with its final result while rmcp
+        // can still send it, and its client moves to a replica that stays.
+        listens_closing.cancel();
+        let listen_deadline = (tokio::time::Instant::now() + LISTEN_COMPLETE_WAIT).min(deadline);
+        let (calls_done, listens_done) = tokio::join!(
+            tokio::time::timeout_at(calls_deadline, in_flight.finished()),
+            all_closed(
+                &stream_limits.open_listens,
+                listen_deadline.saturating_duration_since(tokio::time::Instant::now()),
+            ),
+        );
+        if calls_done.is_err() {
             tracing::warn!(
                 calls_in_flight = in_flight.len(),
                 "drain deadline reached with calls still running"
             );
         }
-        // Streams never end by themselves: end them now that calls are done,
-        // each with a last event telling its client to reconnect elsewhere,
-        // then stop rmcp's sessions.
+        if !listens_done {
+            tracing::warn!(
+                listen_streams = stream_limits.open_listens.len(),
+                "listen streams still open after their final result was due; closing them"
+            );
+        }
+        // Other streams never end by themselves: end them now that calls are
+        // done, each with a last event telling its client to reconnect
+        // elsewhere, then stop rmcp's sessions.
         stream_limits.closing.cancel();
-        tokio::time::sleep(STREAM_FAREWELL).await;
+        all_closed(&stream_limits.open_others, STREAM_FAREWELL).await;
+        all_closed(&stream_limits.open_listens, STREAM_FAREWELL).await;
         streams.cancel();
         if tokio::time::timeout_at(deadline, &mut connections_closed)
             .await
@@ -333,63 +358,5 @@ where
         lifecycle.advance(Phase::Stopped);
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// The stores the configuration names.
-async fn shared_state(config: &ServeConfig, limits: SessionLimits) -> anyhow::Result<SharedState> {
-    if config.session_keys.is_some() && config.state != StateBackend::Sealed {
-        tracing::warn!(
-            "{} is set but {} is not sealed; the keys are not used",
-            env::SESSION_KEYS,
-            env::STATE
-        );
-    }
-    match config.state {
-        StateBackend::Sealed => {
-            let keys = config.session_keys.as_ref().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "MCPSHIP_STATE=sealed needs {}; {}",
-                    env::SESSION_KEYS,
-                    crate::state::keys::GENERATE_HINT
-                )
-            })?;
-            let invalid = |e: crate::state::KeyRingError| {
-                anyhow::anyhow!(
-                    "{}={:?} is not valid: {e}",
-                    env::SESSION_KEYS,
-                    keys.redacted()
-                )
-            };
-            let ring = keys
-                .parse(SESSION_KEY_LEN..=SESSION_KEY_LEN)
-                .map_err(invalid)?;
-            let sealed =
-                SealedSessions::new(&ring, config.session_max_lifetime).map_err(invalid)?;
-            tracing::info!(
-                sealing_key = ring.sealing_id(),
-                keys = ring.len(),
-                max_lifetime_s = config.session_max_lifetime.as_secs(),
-                "legacy sessions sealed in their ids"
-            );
-            Ok(SharedState::sealed(Arc::new(sealed)))
-        }
-        StateBackend::Memory => Ok(SharedState::memory()),
-        StateBackend::Redis => {
-            let url = config
-                .redis_url
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("MCPSHIP_STATE=redis needs MCPSHIP_REDIS_URL"))?;
-            let redis = RedisState::connect(
-                url,
-                &redact_url(url),
-                &config.redis_prefix,
-                limits,
-                REDIS_START_WAIT,
-            )
-            .await?;
-            tracing::info!(url = %redact_url(url), prefix = %config.redis_prefix, "shared state in Redis");
-            Ok(SharedState::redis(Arc::new(redis)))
-        }
     }
 }

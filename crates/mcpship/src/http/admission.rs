@@ -25,7 +25,7 @@ use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
-use super::stream_limit::StreamLimits;
+use super::stream_limit::{StreamKind, StreamLimits};
 use crate::lifecycle::{Lifecycle, Phase};
 
 /// Calls in flight; a drain waits on it.
@@ -131,12 +131,18 @@ pub(super) fn refuse_with<B>(message: &'static str, body: impl FnOnce(String) ->
     response
 }
 
-fn is_stream<B>(request: &Request<B>) -> bool {
-    request.method() == Method::GET
-        || request
-            .headers()
-            .get("mcp-method")
-            .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
+fn stream_kind<B>(request: &Request<B>) -> Option<StreamKind> {
+    if request.method() == Method::GET {
+        Some(StreamKind::Get)
+    } else if request
+        .headers()
+        .get("mcp-method")
+        .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
+    {
+        Some(StreamKind::Listen)
+    } else {
+        None
+    }
 }
 
 /// A POST that may open a legacy session: no session id and not the
@@ -230,12 +236,12 @@ where
             };
         }
         let open = OpenGuard(admission.open.clone());
-        let stream = is_stream(&request);
-        let call = (!stream).then(|| admission.in_flight.calls.token());
+        let stream = stream_kind(&request);
+        let call = stream.is_none().then(|| admission.in_flight.calls.token());
         Admitted::Running {
             inner: self.inner.call(request),
             guards: Some((open, call)),
-            streams: stream.then(|| admission.streams.clone()),
+            streams: stream.map(|kind| (admission.streams.clone(), kind)),
         }
     }
 }
@@ -249,7 +255,7 @@ pin_project_lite::pin_project! {
             #[pin]
             inner: F,
             guards: Option<(OpenGuard, Option<TaskTrackerToken>)>,
-            streams: Option<StreamLimits>,
+            streams: Option<(StreamLimits, StreamKind)>,
         },
     }
 }
@@ -282,15 +288,15 @@ where
                 let (open, call) = guards.take().expect("polled to completion once");
                 let (parts, body) = response.into_parts();
                 let body = match streams.take() {
-                    Some(limits) if is_event_stream(&parts.headers) => Body::new(Guarded {
-                        inner: limits.wrap(body),
+                    Some((limits, kind)) if is_event_stream(&parts.headers) => Body::new(Guarded {
+                        inner: limits.wrap(body, kind),
                         _open: open,
-                        _call: call,
+                        _tracked: call.or_else(|| Some(limits.open(kind))),
                     }),
                     _ => Body::new(Guarded {
                         inner: body,
                         _open: open,
-                        _call: call,
+                        _tracked: call,
                     }),
                 };
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
@@ -305,7 +311,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         _open: OpenGuard,
-        _call: Option<TaskTrackerToken>,
+        // A call's token in `InFlight`, or an open stream's in `StreamLimits`.
+        _tracked: Option<TaskTrackerToken>,
     }
 }
 

@@ -8,6 +8,13 @@
 //! SSE reconnect delay, which Streamable HTTP clients honour) and a comment
 //! saying why. The client reconnects, with `Last-Event-ID` where it has one,
 //! and the load balancer sends it to a replica that is staying.
+//!
+//! `subscriptions/listen` streams end earlier and better: the runtime's
+//! `listen` returns at `max_age` or when the drain signals it, and rmcp sends
+//! the final `SubscriptionsListenResult` (the spec's graceful "complete").
+//! Here they only get a backstop, [`LISTEN_AGE_GRACE`] after `max_age` and at
+//! the drain's last step, for a stream whose handler did not end. Open
+//! streams are counted by kind so the drain waits only as long as needed.
 
 use std::{
     future::Future,
@@ -18,10 +25,26 @@ use std::{
 
 use bytes::Bytes;
 use http_body::Frame;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::{
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::TaskTracker,
+};
 
 /// How soon a client told to reconnect should do so.
 const RECONNECT_AFTER_MS: u64 = 500;
+
+/// How long after `max_age` a listen stream is cut if its handler has not
+/// ended it with the final result.
+pub(crate) const LISTEN_AGE_GRACE: Duration = Duration::from_secs(5);
+
+/// Which kind of long-lived stream a response is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    /// A legacy `GET` stream.
+    Get,
+    /// A `subscriptions/listen` stream.
+    Listen,
+}
 
 /// When streams end.
 #[derive(Debug, Clone)]
@@ -30,17 +53,55 @@ pub(crate) struct StreamLimits {
     pub(crate) max_age: Option<Duration>,
     /// Cancelled when the server drains: every stream ends at once.
     pub(crate) closing: CancellationToken,
+    /// Listen streams open now (their bodies, until sent or dropped).
+    pub(crate) open_listens: TaskTracker,
+    /// Other streams open now.
+    pub(crate) open_others: TaskTracker,
 }
 
 impl StreamLimits {
-    pub(crate) fn wrap<B>(&self, inner: B) -> LimitedStream<B> {
+    pub(crate) fn new(max_age: Option<Duration>) -> Self {
+        Self {
+            max_age,
+            closing: CancellationToken::new(),
+            open_listens: TaskTracker::new(),
+            open_others: TaskTracker::new(),
+        }
+    }
+
+    pub(crate) fn wrap<B>(&self, inner: B, kind: StreamKind) -> LimitedStream<B> {
+        let age = match kind {
+            StreamKind::Get => self.max_age,
+            StreamKind::Listen => self.max_age.map(|age| age + LISTEN_AGE_GRACE),
+        };
         LimitedStream {
             inner,
-            age: self.max_age.map(|age| Box::pin(tokio::time::sleep(age))),
+            age: age.map(|age| Box::pin(tokio::time::sleep(age))),
             closing: Box::pin(self.closing.clone().cancelled_owned()),
             state: State::Open,
         }
     }
+
+    /// Counts a stream of `kind` as open until the token is dropped.
+    pub(crate) fn open(
+        &self,
+        kind: StreamKind,
+    ) -> tokio_util::task::task_tracker::TaskTrackerToken {
+        match kind {
+            StreamKind::Get => self.open_others.token(),
+            StreamKind::Listen => self.open_listens.token(),
+        }
+    }
+}
+
+/// Resolves once `tracker` counts nothing open, or after `wait`; returns
+/// whether it emptied. Open streams are not waited for when there are none.
+pub(crate) async fn all_closed(tracker: &TaskTracker, wait: Duration) -> bool {
+    if tracker.is_empty() {
+        return true;
+    }
+    tracker.close();
+    tokio::time::timeout(wait, tracker.wait()).await.is_ok()
 }
 
 enum State {
@@ -124,26 +185,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_old_stream_ends_with_a_reconnect_hint() {
-        let limits = StreamLimits {
-            max_age: Some(Duration::from_secs(5)),
-            closing: CancellationToken::new(),
-        };
-        let body = limits.wrap(endless());
+        let limits = StreamLimits::new(Some(Duration::from_secs(5)));
+        let body = limits.wrap(endless(), StreamKind::Get);
         let bytes = body.collect().await.unwrap().to_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(text.contains("maximum stream age"), "{text}");
         assert!(text.ends_with("retry: 500\n\n"), "{text}");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_listen_stream_gets_a_grace_period_past_max_age() {
+        let limits = StreamLimits::new(Some(Duration::from_secs(5)));
+        let started = tokio::time::Instant::now();
+        let body = limits.wrap(endless(), StreamKind::Listen);
+        body.collect().await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(5) + LISTEN_AGE_GRACE);
+    }
+
     #[tokio::test]
     async fn a_drain_ends_every_stream() {
-        let closing = CancellationToken::new();
-        let limits = StreamLimits {
-            max_age: None,
-            closing: closing.clone(),
-        };
-        let body = limits.wrap(endless());
-        closing.cancel();
+        let limits = StreamLimits::new(None);
+        let body = limits.wrap(endless(), StreamKind::Listen);
+        limits.closing.cancel();
         let bytes = body.collect().await.unwrap().to_bytes();
         assert!(
             std::str::from_utf8(&bytes)

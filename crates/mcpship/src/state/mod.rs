@@ -37,12 +37,39 @@
 //! .associated_data(tool.as_bytes()).ttl(..))` and `open_json_with` (rmcp's
 //! [`RequestStateCodec`]).
 //!
+//! # Change feed
+//!
+//! This module also holds the [`ChangeFeed`] (module [`changes`]) that carries "list
+//! changed" and "resource updated" to every `subscriptions/listen` stream:
+//! within the process with `memory`, to every replica through Redis pub/sub
+//! with `redis`.
+//!
+//! A library user who wants to publish from a handler builds the state first
+//! and captures the feed in the factory:
+//!
+//! ```no_run
+//! # use rmcp::ServerHandler;
+//! # #[derive(Clone)] struct MyServer { changes: mcpship::state::ChangeFeed }
+//! # impl ServerHandler for MyServer {}
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = mcpship::ServeConfig::default();
+//! let state = mcpship::state::SharedState::from_config(&config).await?;
+//! let changes = state.changes.clone();
+//! mcpship::Server::new(config, move || MyServer { changes: changes.clone() })
+//!     .with_state(state)
+//!     .run_until_signal()
+//!     .await?;
+//! // In a handler: self.changes.publish([Change::ToolsListChanged]).await
+//! # Ok(()) }
+//! ```
+//!
 //! # Outages
 //!
 //! While Redis is unreachable, [`StateHealth`] says so: legacy requests are
 //! refused with a retryable `503` by the HTTP layer, and stateless requests,
 //! which need no shared state, are served as ever.
 
+pub mod changes;
 mod health;
 pub mod keys;
 mod redis;
@@ -62,16 +89,23 @@ use rmcp::{
 };
 
 pub use self::keys::{KeyRing, KeyRingError, KeyRingSetting};
-pub use self::{
-    health::StateHealth,
-    redis::{RedisState, StateError},
-};
 pub(crate) use self::sealed::{Carried, carry};
 pub use self::sealed::{
     MAX_ENDED_SESSIONS, MAX_SEALED_ID_LEN, OpenError, OpenedId, SESSION_KEY_LEN, SealError,
     SealedSessions,
 };
-use crate::ServeConfig;
+pub use self::{
+    changes::{Change, ChangeFeed, ChangeReceiver, PublishError},
+    health::StateHealth,
+    redis::{RedisState, StateError},
+};
+use crate::config::{ServeConfig, env, redact_url};
+
+/// How long a replica waits at start for Redis to answer.
+const REDIS_START_WAIT: Duration = Duration::from_secs(15);
+/// How long a replica waits at start for its change-feed subscription; past
+/// it the replica starts anyway and the subscriber keeps trying.
+const SUBSCRIBE_START_WAIT: Duration = Duration::from_secs(5);
 
 /// Which backend holds shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -97,7 +131,7 @@ pub struct SessionLimits {
     pub event_log_ttl: Duration,
 }
 
-/// The stores rmcp uses for legacy sessions.
+/// The stores rmcp uses for legacy sessions, and the change feed.
 #[derive(Clone, Default)]
 pub struct SharedState {
     /// Where `initialize` parameters are kept so another replica can restore
@@ -111,6 +145,8 @@ pub struct SharedState {
     pub redis: Option<Arc<RedisState>>,
     /// Seals session state into session ids; set with [`Self::sealed`].
     pub sealed: Option<Arc<SealedSessions>>,
+    /// Where changes are published for `subscriptions/listen` streams.
+    pub changes: ChangeFeed,
 }
 
 impl std::fmt::Debug for SharedState {
@@ -120,6 +156,7 @@ impl std::fmt::Debug for SharedState {
             .field("events", &self.events.is_some())
             .field("redis", &self.redis)
             .field("sealed", &self.sealed.is_some())
+            .field("changes", &self.changes)
             .finish()
     }
 }
@@ -130,9 +167,11 @@ impl SharedState {
         Self::default()
     }
 
-    /// State kept in Redis.
+    /// State kept in Redis, changes shared through it. Starts the change
+    /// feed's subscriber, so it must be called within a Tokio runtime.
     pub fn redis(redis: Arc<RedisState>) -> Self {
         Self {
+            changes: ChangeFeed::redis(&redis),
             sessions: Some(redis.clone()),
             events: Some(redis.clone()),
             redis: Some(redis),
@@ -147,6 +186,67 @@ impl SharedState {
             events: None,
             redis: None,
             sealed: Some(sealed),
+            changes: ChangeFeed::default(),
+        }
+    }
+
+    /// The state `config` names (`MCPSHIP_STATE`). With Redis this connects,
+    /// waiting a bounded time for Redis to answer and for the change feed to
+    /// subscribe.
+    pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
+        if config.session_keys.is_some() && config.state != StateBackend::Sealed {
+            tracing::warn!(
+                "{} is set but {} is not sealed; the keys are not used",
+                env::SESSION_KEYS,
+                env::STATE
+            );
+        }
+        match config.state {
+            StateBackend::Memory => Ok(Self::memory()),
+            StateBackend::Sealed => {
+                let keys = config.session_keys.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "MCPSHIP_STATE=sealed needs {}; {}",
+                        env::SESSION_KEYS,
+                        keys::GENERATE_HINT
+                    )
+                })?;
+                let invalid = |e: KeyRingError| {
+                    anyhow::anyhow!(
+                        "{}={:?} is not valid: {e}",
+                        env::SESSION_KEYS,
+                        keys.redacted()
+                    )
+                };
+                let ring = keys
+                    .parse(SESSION_KEY_LEN..=SESSION_KEY_LEN)
+                    .map_err(invalid)?;
+                let sealed =
+                    SealedSessions::new(&ring, config.session_max_lifetime).map_err(invalid)?;
+                tracing::info!(
+                    sealing_key = ring.sealing_id(),
+                    keys = ring.len(),
+                    max_lifetime_s = config.session_max_lifetime.as_secs(),
+                    "legacy sessions sealed in their ids"
+                );
+                Ok(Self::sealed(Arc::new(sealed)))
+            }
+            StateBackend::Redis => {
+                let redis = connect_redis(config, REDIS_START_WAIT).await?;
+                tracing::info!(
+                    url = %redact_url(config.redis_url.as_deref().unwrap_or_default()),
+                    prefix = %config.redis_prefix,
+                    "shared state in Redis"
+                );
+                let state = Self::redis(Arc::new(redis));
+                if !state.changes.wait_subscribed(SUBSCRIBE_START_WAIT).await {
+                    tracing::warn!(
+                        "change feed not subscribed to Redis yet; starting anyway, \
+                         listen streams get changes from other replicas once it is"
+                    );
+                }
+                Ok(state)
+            }
         }
     }
 
@@ -202,4 +302,25 @@ fn process_key() -> &'static [u8; 32] {
     use chacha20poly1305::aead::Generate;
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     KEY.get_or_init(<[u8; 32]>::generate)
+}
+
+/// Connects to the Redis `config` names, waiting up to `wait` for it.
+pub async fn connect_redis(config: &ServeConfig, wait: Duration) -> anyhow::Result<RedisState> {
+    let url = config
+        .redis_url
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("MCPSHIP_STATE=redis needs MCPSHIP_REDIS_URL"))?;
+    let limits = SessionLimits::from_config(config);
+    Ok(RedisState::connect(url, &redact_url(url), &config.redis_prefix, limits, wait).await?)
+}
+
+impl SessionLimits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Self {
+            idle_timeout: config.session_idle_timeout,
+            event_log_len: config.event_log_len,
+            event_log_ttl: config.event_log_ttl,
+        }
+    }
 }

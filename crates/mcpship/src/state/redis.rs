@@ -6,6 +6,9 @@
 //! - `{prefix}:events:{stream}`: a Redis stream per SSE stream, capped at the
 //!   configured length (`XADD MAXLEN ~`) and expiring after its last event.
 //!
+//! - `{prefix}:changes`: the pub/sub channel of the change feed (see
+//!   [`super::changes`]).
+//!
 //! An event id is `{stream}/{entry}`: the stream's key and Redis's own entry
 //! id, so a `Last-Event-ID` arriving at any replica finds its log, and replay
 //! returns exactly the entries after it, in order, once.
@@ -63,6 +66,7 @@ const STANDALONE_SUFFIX: &str = ":common";
 /// and the health flag.
 #[derive(Clone)]
 pub struct RedisState {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     limits: SessionLimits,
@@ -160,6 +164,7 @@ impl RedisState {
             }
         };
         Ok(Self {
+            client,
             connection,
             prefix: prefix.to_owned(),
             limits,
@@ -178,6 +183,21 @@ impl RedisState {
     /// Whether Redis answers, as the last command or probe found.
     pub fn health(&self) -> &StateHealth {
         &self.health
+    }
+
+    /// The client, for connections of their own (the change feed's subscriber).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// The shared, multiplexed connection.
+    pub(crate) fn connection(&self) -> &ConnectionManager {
+        &self.connection
+    }
+
+    /// The pub/sub channel of the change feed.
+    pub fn changes_channel(&self) -> String {
+        format!("{}:changes", self.prefix)
     }
 
     /// Whether Redis answers now.
