@@ -8,18 +8,6 @@ use std::{process::Command, time::Duration};
 use common::*;
 use serde_json::json;
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("PORT");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run mcpship")
-}
-
 #[test]
 fn bad_config_exits_64_naming_the_variable() {
     let out = run(

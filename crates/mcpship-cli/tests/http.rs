@@ -97,12 +97,7 @@ async fn plain_json_client_gets_json_not_406() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(content_type(&r).starts_with("application/json"));
     assert!(r.headers().contains_key("mcp-session-id"));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["id"], 7);

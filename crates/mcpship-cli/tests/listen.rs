@@ -99,12 +99,7 @@ async fn ingest_reaches_a_listener_on_a_running_server_through_redis() {
             "_meta": common::modern_meta()
         }
     });
-    let response = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "subscriptions/listen")
+    let response = common::modern_request(&server, "subscriptions/listen", None)
         .body(body.to_string())
         .send()
         .await

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use serde_json::{Value, json};
 
@@ -35,13 +33,7 @@ async fn call(server: &Running, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         params[k] = v.clone();
     }
-    let response = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", TOOL)
+    let response = modern_request(server, "tools/call", Some(TOOL))
         .body(
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
                 .to_string(),
@@ -115,16 +107,11 @@ async fn request_state_survives_a_key_rotation() {
 
 /// POSTs a legacy message; returns status and session id.
 async fn legacy(server: &Running, session: Option<&str>, body: Value) -> (u16, Option<String>) {
-    let mut request = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-06-18");
-    }
-    let response = request.body(body.to_string()).send().await.unwrap();
+    let response = legacy_request(server, session)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let id = response
         .headers()
@@ -173,18 +160,6 @@ async fn sealed_sessions_move_between_processes() {
     // The access log records the local part of the id only.
     let logs = a.drain_logs().join("\n");
     assert!(!logs.contains(&session), "{logs}");
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("PORT");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run mcpship")
 }
 
 #[test]

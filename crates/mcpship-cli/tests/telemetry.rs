@@ -89,13 +89,7 @@ async fn call_with(
             meta[k] = v;
         }
     }
-    let mut request = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool);
+    let mut request = modern_request(server, "tools/call", Some(tool));
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
@@ -112,11 +106,7 @@ async fn call_with(
 
 /// Starts a legacy (2025-06-18) session; returns its id.
 async fn legacy_session(server: &Running, headers: &[(&str, &str)]) -> String {
-    let client = reqwest::Client::new();
-    let mut init = client
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
+    let mut init = legacy_request(server, None);
     for (k, v) in headers {
         init = init.header(*k, *v);
     }
@@ -130,12 +120,7 @@ async fn legacy_session(server: &Running, headers: &[(&str, &str)]) -> String {
         .unwrap()
         .to_owned();
     let _ = init.text().await;
-    client
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .header("mcp-session-id", &session)
+    legacy_request(server, Some(&session))
         .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .send()
         .await
@@ -443,12 +428,7 @@ async fn no_secret_reaches_any_log_line_or_trace() {
     )
     .await;
     let session = legacy_session(&server, &headers).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .header("mcp-session-id", &session)
+    let response = legacy_request(&server, Some(&session))
         .header("authorization", &auth)
         .body(
             json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
@@ -678,12 +658,7 @@ async fn metrics_count_real_calls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(content_type(&response).starts_with("text/plain; version=0.0.4"));
     let text = response.text().await.unwrap();
     let (samples, types) = parse_exposition(&text);
     for family in names::PROMETHEUS_METRICS {

@@ -1,110 +1,31 @@
 //! Draining: calls in flight finish, new work is refused with a retryable
 //! status, open streams are closed, and `serve` returns within the deadline.
 
-use std::{sync::Arc, time::Duration};
+mod common;
 
-use mcpship::{Lifecycle, Phase, ServeConfig, Server};
-use rmcp::{
-    ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{ServerCapabilities, ServerConfig},
-    tool, tool_handler, tool_router,
-};
+use std::time::Duration;
+
+use common::{Replica, Tools, modern_request, modern_tool_call};
+use mcpship::{Phase, ServeConfig};
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, sync::oneshot};
-
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct SleepArgs {
-    millis: u64,
-}
-
-#[derive(Clone)]
-struct Slow {
-    tool_router: Arc<ToolRouter<Self>>,
-}
-
-#[tool_router]
-impl Slow {
-    fn new() -> Self {
-        Self {
-            tool_router: Arc::new(Self::tool_router()),
-        }
-    }
-
-    /// Sleeps, then answers.
-    #[tool]
-    async fn sleep(&self, Parameters(SleepArgs { millis }): Parameters<SleepArgs>) -> String {
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-        format!("slept {millis} ms")
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for Slow {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-fn call_body(millis: u64) -> String {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {
-            "name": "sleep", "arguments": {"millis": millis},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }
-        }
-    })
-    .to_string()
-}
 
 async fn call(
     client: &reqwest::Client,
     base: &str,
     millis: u64,
 ) -> reqwest::Result<reqwest::Response> {
-    client
-        .post(format!("{base}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "sleep")
-        .body(call_body(millis))
+    modern_request(client, base, "tools/call", Some("sleep"))
+        .body(modern_tool_call("sleep", json!({"millis": millis})).to_string())
         .send()
         .await
 }
 
-struct Harness {
-    base: String,
-    lifecycle: Lifecycle,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start(drain: Duration) -> Harness {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+async fn start(drain: Duration) -> Replica {
     let config = ServeConfig {
         drain_timeout: drain,
         ..ServeConfig::default()
     };
-    let lifecycle = Lifecycle::new();
-    let handler = Slow::new();
-    let server = Server::new(config, move || handler.clone()).with_lifecycle(lifecycle.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    lifecycle.reached(Phase::Ready).await;
-    Harness {
-        base,
-        lifecycle,
-        stop: Some(stop),
-        done,
-    }
+    common::replica(config, Tools::new()).await
 }
 
 #[tokio::test]
@@ -130,7 +51,7 @@ async fn in_flight_calls_finish_and_new_ones_are_refused() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    h.stop.take().unwrap().send(()).unwrap();
+    h.drain();
     h.lifecycle.reached(Phase::Draining).await;
 
     // New work on the existing connection: refused, retryable.
@@ -204,7 +125,7 @@ async fn open_streams_do_not_hold_the_drain() {
     assert_eq!(stream.status(), 200);
 
     let started = std::time::Instant::now();
-    h.stop.take().unwrap().send(()).unwrap();
+    h.drain();
     // The stream ends (closed by the server), well before the deadline.
     let ended = tokio::time::timeout(Duration::from_secs(4), async {
         while let Ok(Some(_)) = stream.chunk().await {}

@@ -11,21 +11,22 @@
 //! restart test starts its own `redis-server` on a free port and never touches
 //! that one.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{
+    PrivateRedis, Replica, content_type, modern_meta, modern_request, redis_config, unique_prefix,
+};
 use mcpship::{
-    Lifecycle, Phase, ServeConfig, Server,
-    state::{Change, ChangeFeed, RedisState, SessionLimits, SharedState, StateBackend},
+    ServeConfig,
+    state::{Change, ChangeFeed, RedisState, SessionLimits},
 };
 use rmcp::{
     ServerHandler,
     model::{ServerCapabilities, ServerConfig, SubscriptionFilter},
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
@@ -55,49 +56,8 @@ impl ServerHandler for Changing {
     }
 }
 
-struct Replica {
-    base: String,
-    changes: ChangeFeed,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
 async fn replica(config: ServeConfig) -> Replica {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = SharedState::from_config(&config).await.unwrap();
-    let changes = state.changes.clone();
-    let lifecycle = Lifecycle::new();
-    let server = Server::new(config, || Changing)
-        .with_state(state)
-        .with_lifecycle(lifecycle.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    lifecycle.reached(Phase::Ready).await;
-    Replica {
-        base,
-        changes,
-        stop: Some(stop),
-        done,
-    }
-}
-
-impl Replica {
-    /// Starts the drain; `finished` waits for `serve` to return.
-    fn drain(&mut self) {
-        let _ = self.stop.take().expect("drained once").send(());
-    }
-
-    async fn finished(self) {
-        self.done.await.unwrap().unwrap();
-    }
-
-    async fn stop(mut self) {
-        self.drain();
-        self.finished().await;
-    }
+    common::replica(config, Changing).await
 }
 
 /// An open `subscriptions/listen` stream.
@@ -113,31 +73,15 @@ impl Listen {
     async fn open(base: &str, id: u64, notifications: Value) -> (Self, Value) {
         let body = json!({
             "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
-            "params": {
-                "notifications": notifications,
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {}
-                }
-            }
+            "params": {"notifications": notifications, "_meta": modern_meta()}
         });
-        let response = reqwest::Client::new()
-            .post(format!("{base}/mcp"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "subscriptions/listen")
+        let response = modern_request(&reqwest::Client::new(), base, "subscriptions/listen", None)
             .body(body.to_string())
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
+        assert!(content_type(&response).starts_with("text/event-stream"));
         let mut listen = Self {
             response,
             buffer: String::new(),
@@ -287,36 +231,11 @@ async fn max_stream_age_ends_listen_with_complete() {
     r.stop().await;
 }
 
-fn redis_url() -> String {
-    std::env::var("MCPSHIP_TEST_REDIS_URL")
-        .expect("MCPSHIP_TEST_REDIS_URL must name a Redis server (scripts/test starts one)")
-}
-
-fn unique_prefix(test: &str) -> String {
-    format!(
-        "mcpship-test:{test}:{}:{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-fn redis_config(url: String, prefix: &str) -> ServeConfig {
-    ServeConfig {
-        state: StateBackend::Redis,
-        redis_url: Some(url),
-        redis_prefix: prefix.to_owned(),
-        ..ServeConfig::default()
-    }
-}
-
 #[tokio::test]
 async fn a_change_published_on_one_replica_reaches_listeners_on_both() {
     let prefix = unique_prefix("listen-fanout");
-    let a = replica(redis_config(redis_url(), &prefix)).await;
-    let b = replica(redis_config(redis_url(), &prefix)).await;
+    let a = replica(redis_config(&prefix)).await;
+    let b = replica(redis_config(&prefix)).await;
     let filter = json!({"toolsListChanged": true, "resourceSubscriptions": ["note://x"]});
     let (mut on_a, _) = Listen::open(&a.base, 21, filter.clone()).await;
     let (mut on_b, _) = Listen::open(&b.base, 22, filter).await;
@@ -349,65 +268,6 @@ async fn a_change_published_on_one_replica_reaches_listeners_on_both() {
     on_b.expect_complete(22).await;
 }
 
-/// A private Redis on a free port, for a test that restarts it.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self {
-            port,
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        redis.spawn();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("this test needs redis-server on PATH (apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn limits() -> SessionLimits {
     SessionLimits {
         idle_timeout: Duration::from_secs(60),
@@ -431,7 +291,7 @@ async fn the_subscriber_comes_back_after_redis_restarts() {
     let mut receiver = listening.subscribe();
     let publisher = ChangeFeed::redis_publisher(&connect(&redis.url(), &prefix).await);
 
-    redis.kill();
+    redis.stop();
     let deadline = Instant::now() + Duration::from_secs(5);
     while listening.is_subscribed() {
         assert!(Instant::now() < deadline, "the loss was not noticed");
@@ -446,7 +306,7 @@ async fn the_subscriber_comes_back_after_redis_restarts() {
     assert!(error.contains(&format!("{prefix}:changes")), "{error}");
     assert!(error.contains("other replicas were not told"), "{error}");
 
-    redis.spawn();
+    redis.restart();
     assert!(
         listening.wait_subscribed(Duration::from_secs(15)).await,
         "not resubscribed after Redis came back"

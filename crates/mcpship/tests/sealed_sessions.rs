@@ -3,17 +3,14 @@
 //! an id that does not verify (other keys, tampered, expired) is a 404, so
 //! the client initializes again, and never a 500.
 
-use std::{sync::Arc, time::Duration};
+mod common;
 
+use std::time::Duration;
+
+use common::{Replica, Tools, content_type, legacy_post, modern_request, modern_tool_call};
 use mcpship::{
-    Lifecycle, Phase, ServeConfig, Server,
+    ServeConfig, Server,
     state::{KeyRingSetting, StateBackend},
-};
-use rmcp::{
-    ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{ServerCapabilities, ServerConfig},
-    tool, tool_handler, tool_router,
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -23,47 +20,6 @@ const NEW: &str = "new:QmJOrDPifKVedDFCgIPIh0BCq0kGUR6r3j6RLD49Wnk=";
 /// Same id as `OLD`, another key: the wrong key under a known name.
 const IMPOSTOR: &str = "old:qUHkD5maa+SaUj0uOLs3Io+WRjYsrhHCZvkE7kEccdw=";
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct EchoArgs {
-    text: String,
-}
-
-#[derive(Clone)]
-struct Echo {
-    tool_router: Arc<ToolRouter<Self>>,
-}
-
-#[tool_router]
-impl Echo {
-    fn new() -> Self {
-        Self {
-            tool_router: Arc::new(Self::tool_router()),
-        }
-    }
-
-    /// Answers with its argument and the client's name from `initialize`,
-    /// which a replica only knows from the sealed id.
-    #[tool]
-    async fn echo(
-        &self,
-        Parameters(EchoArgs { text }): Parameters<EchoArgs>,
-        peer: rmcp::Peer<rmcp::RoleServer>,
-    ) -> String {
-        let client = peer
-            .peer_info()
-            .map(|info| info.client_info.name.clone())
-            .unwrap_or_default();
-        format!("{text} for {client}")
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for Echo {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
 fn sealed(keys: &str) -> ServeConfig {
     ServeConfig {
         state: StateBackend::Sealed,
@@ -72,96 +28,20 @@ fn sealed(keys: &str) -> ServeConfig {
     }
 }
 
-struct Replica {
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
+/// A replica whose `echo` names the client.
 async fn replica(config: ServeConfig) -> Replica {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let lifecycle = Lifecycle::new();
-    let handler = Echo::new();
-    let server = Server::new(config, move || handler.clone()).with_lifecycle(lifecycle.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    lifecycle.reached(Phase::Ready).await;
-    Replica { base, stop, done }
-}
-
-impl Replica {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.done.await.unwrap().unwrap();
-    }
-}
-
-/// POSTs a legacy JSON-RPC message; returns status, session id and the
-/// JSON-RPC message (from JSON or from the first SSE data line).
-async fn legacy_post(
-    base: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (u16, Option<String>, Option<Value>) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-06-18");
-    }
-    let response = request.body(body.to_string()).send().await.unwrap();
-    let status = response.status().as_u16();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let text = response.text().await.unwrap();
-    let message = serde_json::from_str(&text).ok().or_else(|| {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .find_map(|d| serde_json::from_str(d).ok())
-    });
-    (status, session, message)
+    common::replica(config, Tools::naming_client()).await
 }
 
 /// Initializes on `base` and confirms; returns the session id.
 async fn open_session(base: &str) -> String {
-    let (status, session, message) = legacy_post(
-        base,
-        None,
-        json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "sealed-test", "version": "1"}
-            }
-        }),
-    )
-    .await;
-    assert_eq!(status, 200, "{message:?}");
-    let session = session.expect("initialize returns a session id");
-    let (status, _, _) = legacy_post(
-        base,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    )
-    .await;
-    assert_eq!(status, 202);
-    session
+    common::open_session(&reqwest::Client::new(), base, "sealed-test").await
 }
 
 /// Calls `echo` in the session; returns the status and the tool's text.
 async fn echo(base: &str, session: &str, id: u64) -> (u16, Option<String>) {
     let (status, _, message) = legacy_post(
+        &reqwest::Client::new(),
         base,
         Some(session),
         json!({
@@ -219,12 +99,7 @@ async fn get_streams_and_delete_work_on_the_same_replica() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    assert!(
-        stream.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert!(content_type(&stream).starts_with("text/event-stream"));
     drop(stream);
     let deleted = client
         .delete(format!("{}/mcp", a.base))
@@ -317,27 +192,11 @@ async fn an_expired_seal_answers_404() {
 #[tokio::test]
 async fn stateless_requests_pass_untouched() {
     let a = replica(sealed(OLD)).await;
-    let response = reqwest::Client::new()
-        .post(format!("{}/mcp", a.base))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "echo")
-        .body(
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {
-                    "name": "echo", "arguments": {"text": "hi"},
-                    "_meta": {
-                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities": {},
-                        "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "1"}
-                    }
-                }
-            })
-            .to_string(),
-        )
+    let mut body = modern_tool_call("echo", json!({"text": "hi"}));
+    body["params"]["_meta"]["io.modelcontextprotocol/clientInfo"] =
+        json!({"name": "modern", "version": "1"});
+    let response = modern_request(&reqwest::Client::new(), &a.base, "tools/call", Some("echo"))
+        .body(body.to_string())
         .send()
         .await
         .unwrap();
@@ -358,7 +217,7 @@ async fn sealed_without_keys_refuses_to_start() {
         state: StateBackend::Sealed,
         ..ServeConfig::default()
     };
-    let handler = Echo::new();
+    let handler = Tools::naming_client();
     let error = Server::new(config, move || handler.clone())
         .serve(listener, std::future::pending())
         .await

@@ -9,172 +9,36 @@
 //! uses its own key prefix. The outage test starts a private `redis-server`
 //! on a free port (from PATH) and stops it; the shared one is never touched.
 
-use std::{sync::Arc, time::Duration};
+mod common;
 
+use std::time::Duration;
+
+use common::{
+    PrivateRedis, Replica, Tools, content_type, legacy_post, modern_request, modern_tool_call,
+    redis_config, redis_url, unique_prefix,
+};
 use mcpship::{
-    Lifecycle, Phase, ServeConfig, Server,
-    state::{RedisState, SessionLimits, StateBackend},
+    ServeConfig,
+    state::{RedisState, SessionLimits},
 };
 use rmcp::{
-    RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{ServerCapabilities, ServerConfig, ServerJsonRpcMessage},
-    service::RequestContext,
-    tool, tool_handler, tool_router,
+    model::ServerJsonRpcMessage,
     transport::{
         common::server_side_http::ServerSseMessage,
         streamable_http_server::session::store::EventStore,
     },
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct EchoArgs {
-    text: String,
-}
-
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct SlowArgs {
-    millis: u64,
-}
-
-#[derive(Clone)]
-struct Echo {
-    tool_router: Arc<ToolRouter<Self>>,
-}
-
-#[tool_router]
-impl Echo {
-    fn new() -> Self {
-        Self {
-            tool_router: Arc::new(Self::tool_router()),
-        }
-    }
-
-    /// Answers with its argument.
-    #[tool]
-    async fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    /// Answers after a while.
-    #[tool]
-    async fn slow(&self, Parameters(SlowArgs { millis }): Parameters<SlowArgs>) -> String {
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-        format!("slept {millis} ms")
-    }
-
-    /// Publishes a notification to the session's standalone stream.
-    #[tool]
-    async fn announce(&self, context: RequestContext<RoleServer>) -> String {
-        context.peer.notify_tool_list_changed().await.unwrap();
-        "announced".into()
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for Echo {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-fn redis_url() -> String {
-    std::env::var("MCPSHIP_TEST_REDIS_URL")
-        .expect("MCPSHIP_TEST_REDIS_URL must name a Redis server (scripts/test starts one)")
-}
-
-fn unique_prefix(test: &str) -> String {
-    format!(
-        "mcpship-test:{test}:{}:{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-fn redis_config(prefix: &str) -> ServeConfig {
-    ServeConfig {
-        state: StateBackend::Redis,
-        redis_url: Some(redis_url()),
-        redis_prefix: prefix.to_owned(),
-        ..ServeConfig::default()
-    }
-}
-
-struct Replica {
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+/// The client name this file's sessions initialize with.
+const CLIENT: &str = "shared-state-test";
 
 async fn replica(config: ServeConfig) -> Replica {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let lifecycle = Lifecycle::new();
-    let handler = Echo::new();
-    let server = Server::new(config, move || handler.clone()).with_lifecycle(lifecycle.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    lifecycle.reached(Phase::Ready).await;
-    Replica { base, stop, done }
-}
-
-impl Replica {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.done.await.unwrap().unwrap();
-    }
-}
-
-/// POSTs a legacy JSON-RPC message; returns status, session id and the
-/// JSON-RPC message (from JSON or from the first SSE data line).
-async fn legacy_post(
-    client: &reqwest::Client,
-    base: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (u16, Option<String>, Option<Value>) {
-    let mut request = client
-        .post(format!("{base}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-06-18");
-    }
-    let response = request.body(body.to_string()).send().await.unwrap();
-    let status = response.status().as_u16();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let text = response.text().await.unwrap();
-    let message = serde_json::from_str(&text).ok().or_else(|| {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .find_map(|d| serde_json::from_str(d).ok())
-    });
-    (status, session, message)
+    common::replica(config, Tools::new()).await
 }
 
 fn initialize() -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "shared-state-test", "version": "1"}
-        }
-    })
+    common::initialize(CLIENT)
 }
 
 fn echo_call(id: u64, text: &str) -> Value {
@@ -428,12 +292,7 @@ struct SseReader {
 impl SseReader {
     fn new(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
+        assert!(content_type(&response).starts_with("text/event-stream"));
         Self {
             response,
             buffer: String::new(),
@@ -491,18 +350,7 @@ impl SseReader {
 
 /// Initializes a legacy session on `base`; returns its id.
 async fn open_session(client: &reqwest::Client, base: &str) -> String {
-    let (status, session, _) = legacy_post(client, base, None, initialize()).await;
-    assert_eq!(status, 200);
-    let session = session.expect("initialize returns a session id");
-    let (status, _, _) = legacy_post(
-        client,
-        base,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    )
-    .await;
-    assert_eq!(status, 202);
-    session
+    common::open_session(client, base, CLIENT).await
 }
 
 /// A legacy request on a session, reading SSE.
@@ -657,82 +505,10 @@ async fn standalone_streams_carry_resumable_event_ids() {
     b.stop().await;
 }
 
-/// A `redis-server` of this test's own, on a free port.
-struct PrivateRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A stateless (2026-07-28) tool call; returns status and body.
 async fn stateless_call(client: &reqwest::Client, base: &str, text: &str) -> (u16, Value) {
-    let response = client
-        .post(format!("{base}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "echo")
-        .body(
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {
-                    "name": "echo", "arguments": {"text": text},
-                    "_meta": {
-                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities": {}
-                    }
-                }
-            })
-            .to_string(),
-        )
+    let response = modern_request(client, base, "tools/call", Some("echo"))
+        .body(modern_tool_call("echo", json!({"text": text})).to_string())
         .send()
         .await
         .unwrap();

@@ -109,12 +109,64 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
     }
 }
 
+/// Runs the binary with `args` and `env` (and no `DATABASE_URL` or `PORT`
+/// from the test's environment) to completion.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("PORT");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run mcpship")
+}
+
 pub fn modern_meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}
     })
+}
+
+/// A modern (2026-07-28) POST of `method` (and `name`, for `mcp-name`)
+/// with the protocol headers; the caller adds the body.
+pub fn modern_request(
+    server: &Running,
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    match name {
+        Some(name) => request.header("mcp-name", name),
+        None => request,
+    }
+}
+
+/// A legacy (2025-06-18) POST, on `session` if given; the caller adds the body.
+pub fn legacy_request(server: &Running, session: Option<&str>) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    match session {
+        Some(session) => request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18"),
+        None => request,
+    }
+}
+
+/// The response's `content-type`.
+pub fn content_type(response: &reqwest::Response) -> &str {
+    response.headers()["content-type"].to_str().unwrap()
 }
 
 /// A modern (2026-07-28) request; returns status and the JSON body.
@@ -125,16 +177,7 @@ pub async fn modern(
     mut params: Value,
 ) -> (u16, Value) {
     params["_meta"] = modern_meta();
-    let mut request = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        request = request.header("mcp-name", name);
-    }
-    let response = request
+    let response = modern_request(server, method, name)
         .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
         .send()
         .await
