@@ -1307,14 +1307,16 @@ def scenario_m(h: Harness) -> None:
 
 
 def scenario_m_reclaim(h: Harness) -> None:
-    """Idle sessions go away, and what they held is reused: two rounds of
-    sessions that idle out; the second round must not add to RSS again."""
+    """Idle sessions go away, and what they held is reused: rounds of
+    sessions that idle out. An allocator may keep some of a round's memory
+    in its own caches and settle only after a round or two, so the check is
+    that RSS levels off: the last round must not add to the round before."""
     if not h.has_setting("MCPSHIP_SESSION_IDLE_TIMEOUT"):
         h.rows.append(Row("m. memory: idle sessions reclaimed", "-",
                           problems=["the server has no MCPSHIP_SESSION_IDLE_TIMEOUT setting"]))
         return
-    idle, n = 5, h.args.reclaim_sessions
-    log(f"m: 2 rounds of {n} idle sessions, MCPSHIP_SESSION_IDLE_TIMEOUT={idle}s")
+    idle, n, rounds = 5, h.args.reclaim_sessions, 3
+    log(f"m: {rounds} rounds of {n} idle sessions, MCPSHIP_SESSION_IDLE_TIMEOUT={idle}s")
     # The cap is raised above a round so that only idling decides what stays.
     rep = Replica(h, "m-idle", "127.0.0.1,localhost", {"MCPSHIP_SESSION_IDLE_TIMEOUT": f"{idle}s",
                                                        "MCPSHIP_MAX_SESSIONS": str(n + 100)})
@@ -1323,7 +1325,7 @@ def scenario_m_reclaim(h: Harness) -> None:
     time.sleep(1)
     before = rss_kib(rep.pid) or 0
     rss_peak, rss_after, results = [], [], []
-    for round_ in (1, 2):
+    for round_ in range(1, rounds + 1):
         r, sampled, aborted = flood(h, rep, f"m-idle{round_}", n)
         results.append(r)
         rss_peak.append(max(sampled + [rss_kib(rep.pid) or 0]))
@@ -1333,23 +1335,22 @@ def scenario_m_reclaim(h: Harness) -> None:
         rss_after.append(rss_kib(rep.pid) or 0)
     again = Load(h, "m-idle-after", f"127.0.0.1:{rep.port}", "legacy-initialize", 4, max_calls=100, duration=60).wait()
     alive = rep.alive()
-    row = Row("m. memory: idle sessions reclaimed", f"2 rounds of {n} sessions left idle, idle timeout {idle}s")
+    row = Row("m. memory: idle sessions reclaimed", f"{rounds} rounds of {n} sessions left idle, idle timeout {idle}s")
     row.calls = sum(r["attempted"] for r in results) + again["attempted"]
     row.errors = sum(refusals(results + [again]).values())
-    row.notes.append(f"RSS MiB: before {mib(before)}; round 1 peak {mib(rss_peak[0])}, "
-                     f"{idle + 5}s later {mib(rss_after[0]) if rss_after else '-'}; round 2 peak "
-                     f"{mib(rss_peak[1]) if len(rss_peak) > 1 else '-'}, {idle + 5}s later "
-                     f"{mib(rss_after[1]) if len(rss_after) > 1 else '-'}")
+    row.notes.append(f"RSS MiB: before {mib(before)}; " + "; ".join(
+        f"round {i + 1} peak {mib(peak)}, {idle + 5}s later {mib(rss_after[i]) if i < len(rss_after) else '-'}"
+        for i, peak in enumerate(rss_peak)))
     row.check(alive, "the server died")
-    row.check(len(rss_after) == 2, "a round passed the RSS limit")
+    row.check(len(rss_after) == rounds, "a round passed the RSS limit")
     row.check(row.errors == 0, f"{row.errors} initialize calls refused or failed "
                                "(the sessions of a round should be gone before the next)")
-    if len(rss_after) == 2:
+    if len(rss_after) == rounds:
         first = rss_peak[0] - before
-        row.check(rss_peak[1] <= rss_peak[0] + max(16 * 1024, first / 10),
-                  f"round 2 took RSS to {mib(rss_peak[1])} MiB after round 1's {mib(rss_peak[0])} MiB: "
-                  "the memory of closed sessions is not reused")
-        if rss_after[1] > before + max(32 * 1024, first / 2):
+        row.check(rss_peak[-1] <= rss_peak[-2] + max(16 * 1024, first / 10),
+                  f"round {rounds} took RSS to {mib(rss_peak[-1])} MiB after round {rounds - 1}'s "
+                  f"{mib(rss_peak[-2])} MiB: the memory of closed sessions is not reused")
+        if rss_after[-1] > before + max(32 * 1024, first / 2):
             row.notes.append("RSS stays high once sessions are gone (memory kept by the process, not returned to the OS)")
     h.rows.append(row)
     rep.terminate()
