@@ -30,5 +30,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(cli.run())
+    let code = runtime.block_on(cli.run());
+    // Log lines still buffered (the server's last words) reach stderr.
+    mcpship::telemetry::log_sink::flush_global();
+    code
 }

@@ -1196,45 +1196,48 @@ async fn xray_segments_reach_the_daemon() {
         json!({}),
     )
     .await;
-    let docs = daemon.wait_for(|docs| docs.len() >= 7);
+    // Two requests of four spans each, in as few as two datagrams.
+    let count = |docs: &[Value]| docs.iter().map(|d| flatten(d).len()).sum::<usize>();
+    let docs = daemon.wait_for(|docs| count(docs) >= 8);
     let id_ok = |v: &Value| {
         v.as_str()
             .is_some_and(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
     };
     for doc in &docs {
-        assert!(doc["name"].is_string(), "{doc}");
-        assert!(id_ok(&doc["id"]), "{doc}");
+        // What the daemon requires of a document sent on its own.
         let trace = doc["trace_id"].as_str().unwrap();
         let parts: Vec<&str> = trace.split('-').collect();
         assert_eq!(parts.len(), 3, "{trace}");
         assert_eq!(parts[0], "1");
         assert_eq!(parts[1].len(), 8);
         assert_eq!(parts[2].len(), 24);
-        let (start, end) = (
-            doc["start_time"].as_f64().unwrap(),
-            doc["end_time"].as_f64().unwrap(),
-        );
-        assert!(start > 1.7e9 && end >= start, "{doc}");
         if doc.get("type").is_some() {
             assert_eq!(doc["type"], "subsegment");
             assert!(id_ok(&doc["parent_id"]), "{doc}");
         }
+        for span in flatten(doc) {
+            assert!(span["name"].is_string(), "{span}");
+            assert!(id_ok(&span["id"]), "{span}");
+            let (start, end) = (
+                span["start_time"].as_f64().unwrap(),
+                span["end_time"].as_f64().unwrap(),
+            );
+            assert!(start > 1.7e9 && end >= start, "{span}");
+        }
     }
-    let in_trace: Vec<&Value> = docs
+    let spans: Vec<Value> = docs.iter().flat_map(flatten).collect();
+    let in_trace: Vec<&Value> = spans
         .iter()
         .filter(|d| d["trace_id"] == root.as_str())
         .collect();
     let segment = in_trace
         .iter()
-        .find(|d| d.get("type").is_none())
+        .find(|d| d.get("parent_id").is_none())
         .expect("a segment for the HTTP request");
     assert_eq!(segment["name"], "mcpship");
-    assert!(
-        segment.get("parent_id").is_none(),
-        "an ALB root has no parent"
-    );
     assert_eq!(segment["http"]["request"]["method"], "POST");
     assert_eq!(segment["http"]["response"]["status"], 200);
+    assert!(segment.get("fault").is_none(), "{segment}");
     let find = |name: &str, parent: &Value| {
         *in_trace
             .iter()
@@ -1245,8 +1248,10 @@ async fn xray_segments_reach_the_daemon() {
     let tool = find("tool.search_documents", &mcp["id"]);
     let db = find("db.query", &tool["id"]);
     assert_eq!(db["sql"]["database_type"], "sqlite");
+    assert_eq!(db["namespace"], "remote");
     assert_eq!(tool["annotations"]["mcp_tool"], "search_documents");
-    let failed = docs
+    assert_eq!(mcp["annotations"]["mcp_method"], "tools/call");
+    let failed = spans
         .iter()
         .find(|d| d["name"] == "tool.search_documents" && d["trace_id"] != root.as_str())
         .expect("the failing call's tool subsegment");
@@ -1254,6 +1259,35 @@ async fn xray_segments_reach_the_daemon() {
         failed["fault"] == true || failed["error"] == true,
         "a failed tool call is flagged: {failed}"
     );
+    // A request's spans end within a millisecond or two, so they almost
+    // always share a batch and go out as one segment with its subsegments
+    // nested; a batch boundary between them sends them apart, joined by
+    // `parent_id`. Of two requests, at least one is one datagram.
+    let whole = docs
+        .iter()
+        .filter(|d| d.get("parent_id").is_none() && flatten(d).len() == 4)
+        .count();
+    assert!(whole >= 1, "{docs:#?}");
+}
+
+/// A document's spans, nested subsegments included, each with the
+/// `trace_id` and `parent_id` that nesting implies.
+fn flatten(doc: &Value) -> Vec<Value> {
+    fn walk(span: &Value, trace_id: &Value, parent_id: Option<&Value>, out: &mut Vec<Value>) {
+        let mut flat = span.clone();
+        flat.as_object_mut().unwrap().remove("subsegments");
+        flat["trace_id"] = trace_id.clone();
+        if let Some(parent) = parent_id {
+            flat["parent_id"] = parent.clone();
+        }
+        out.push(flat);
+        for child in span["subsegments"].as_array().into_iter().flatten() {
+            walk(child, trace_id, Some(&span["id"]), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, &doc["trace_id"], doc.get("parent_id"), &mut out);
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -17,3 +17,8 @@ pub const ERROR_CLASS_TOOL: &str = "tool_error";
 pub const ERROR_CLASS_PROTOCOL: &str = "protocol_error";
 /// `error_class` of a call whose client went away before it finished.
 pub const ERROR_CLASS_CANCELLED: &str = "cancelled";
+
+/// A duration as the logs give it: milliseconds, to the microsecond.
+pub fn millis(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}

@@ -31,16 +31,17 @@ use rmcp::{
     service::{NotificationContext, RequestContext},
 };
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::{
     events,
+    http::header_names::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID},
     state::ChangeFeed,
     telemetry::{
         HttpSpan, Telemetry, TraceIdHex,
         metrics::{McpOutcome, ToolOutcome, mcp},
         redact,
-        trace::{self, parse_traceparent, span_trace_id, with_root_seed},
+        spans::{self, InSpan, Span, SpanKind},
+        trace::{self, TraceIdText, parse_traceparent},
     },
 };
 
@@ -104,16 +105,15 @@ impl<H> Instrumented<H> {
 }
 
 /// Whom a call belongs to, for the log line: the legacy session if any, else
-/// the request id.
-fn correlation(context: &RequestContext<RoleServer>) -> (Option<String>, Option<String>) {
+/// the request id. Shared header bytes, not copies.
+fn correlation(
+    context: &RequestContext<RoleServer>,
+) -> (Option<http::HeaderValue>, Option<RequestIdExt>) {
     let parts = context.extensions.get::<http::request::Parts>();
-    let session = parts
-        .and_then(|p| p.headers.get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let session = parts.and_then(|p| p.headers.get(&MCP_SESSION_ID)).cloned();
     let request = parts
         .and_then(|p| p.extensions.get::<RequestIdExt>())
-        .map(|r| r.as_str().to_owned());
+        .cloned();
     (session, request)
 }
 
@@ -136,7 +136,7 @@ fn incoming_trace_id(context: &RequestContext<RoleServer>) -> Option<u128> {
 struct Begun {
     method: usize,
     started: Instant,
-    span: Option<tracing::Span>,
+    span: Option<Span>,
 }
 
 fn mcp_outcome<T>(result: &Result<T, ErrorData>, ct: &CancellationToken) -> McpOutcome {
@@ -156,7 +156,8 @@ impl<H: ServerHandler> Instrumented<H> {
             span: self
                 .telemetry
                 .tracing()
-                .then(|| method_span(method, context)),
+                .then(|| method_span(method, context))
+                .flatten(),
         }
     }
 
@@ -164,11 +165,13 @@ impl<H: ServerHandler> Instrumented<H> {
         if let Some(metrics) = self.telemetry.metrics() {
             metrics.mcp_finished(begun.method, outcome, Some(begun.started.elapsed()));
         }
-        if let Some(span) = &begun.span
-            && outcome != McpOutcome::Ok
-        {
-            span.record("error", true);
-            span.record("otel.status_code", "error");
+        if let Some(mut span) = begun.span {
+            if outcome != McpOutcome::Ok
+                && let Some(record) = span.record()
+            {
+                record.fail();
+            }
+            span.end();
         }
     }
 
@@ -188,7 +191,7 @@ impl<H: ServerHandler> Instrumented<H> {
         let ct = context.ct.clone();
         let begun = self.begin(method, &context);
         let result = match &begun.span {
-            Some(span) => call(context).instrument(span.clone()).await,
+            Some(span) => InSpan::new(call(context), span.context()).await,
             None => call(context).await,
         };
         self.end(begun, mcp_outcome(&result, &ct));
@@ -197,49 +200,48 @@ impl<H: ServerHandler> Instrumented<H> {
 }
 
 /// The `mcp.<method>` span, under the HTTP span of the request. A
-/// `_meta.traceparent` re-parents the HTTP span first (it is still unbuilt:
-/// creating this child is what builds it).
-fn method_span(method: usize, context: &RequestContext<RoleServer>) -> tracing::Span {
+/// `_meta.traceparent` re-parents the HTTP span first (it is still open to
+/// that until its first child, this one, exists). Without an HTTP span
+/// (stdio) it starts the request's trace here.
+fn method_span(method: usize, context: &RequestContext<RoleServer>) -> Option<Span> {
+    let pipeline = spans::pipeline()?;
     let parts = context.extensions.get::<http::request::Parts>();
-    let header = |name: &str| {
-        parts
-            .and_then(|p| p.headers.get(name))
-            .and_then(|v| v.to_str().ok())
-    };
-    let http = parts.and_then(|p| p.extensions.get::<HttpSpan>());
+    let header = |name: &http::HeaderName| parts.and_then(|p| p.headers.get(name));
     let meta = context.meta.get_traceparent().and_then(parse_traceparent);
-    let mut seed = None;
-    if let Some(http) = http {
-        match &meta {
-            Some(meta) => {
-                http.adopt(meta);
+    let http = parts.and_then(|p| p.extensions.get::<HttpSpan>());
+    let mut span = match http {
+        Some(http) => {
+            if let Some(meta) = &meta {
+                http.adopt(meta, &pipeline.sampler);
             }
-            None => seed = http.root_seed,
+            Span::child(
+                http.parent_of_children(),
+                mcp::SPAN_NAMES[method],
+                SpanKind::Internal,
+            )
+        }
+        None => Span::root(
+            meta,
+            &pipeline.sampler,
+            mcp::SPAN_NAMES[method],
+            SpanKind::Server,
+        ),
+    };
+    if let Some(record) = span.record() {
+        record.add("mcp.method", mcp::METHODS[method]);
+        for (name, key) in [
+            (MCP_PROTOCOL_VERSION, "mcp.protocol_version"),
+            (MCP_SESSION_ID, "mcp.session_id"),
+        ] {
+            if let Some(value) = header(&name) {
+                record.add(key, value.clone());
+            }
+        }
+        if let Some(id) = parts.and_then(|p| p.extensions.get::<RequestIdExt>()) {
+            record.add("request_id", id.0.clone());
         }
     }
-    let span = with_root_seed(seed, || {
-        tracing::info_span!(
-            target: "mcpship::mcp",
-            parent: http.and_then(|h| h.span.id()),
-            "mcp",
-            otel.name = mcp::SPAN_NAMES[method],
-            mcp.method = mcp::METHODS[method],
-            mcp.protocol_version = header("mcp-protocol-version"),
-            mcp.session_id = header("mcp-session-id"),
-            request_id = parts
-                .and_then(|p| p.extensions.get::<RequestIdExt>())
-                .map(RequestIdExt::as_str),
-            error = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        )
-    });
-    if http.is_none()
-        && let Some(cx) = meta.and_then(|m| m.context())
-    {
-        use tracing_opentelemetry::OpenTelemetrySpanExt;
-        let _ = span.set_parent(cx);
-    }
-    span
+    Some(span)
 }
 
 impl<H: ServerHandler> ServerHandler for Instrumented<H> {
@@ -250,56 +252,51 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
     ) -> Result<CallToolResponse, ErrorData> {
         let telemetry = &self.telemetry;
         let (session_id, request_id) = correlation(&context);
-        let session_id = session_id.as_deref();
-        let request_id = request_id.as_deref();
-        let tool = request.name.clone();
+        let session_id = session_id.as_ref().and_then(|v| v.to_str().ok());
+        let request_id = request_id.as_ref().map(RequestIdExt::as_str);
+        // One copy of the name for the span, its attributes and the logs.
+        let tool: Arc<str> = Arc::from(&*request.name);
         let ct = context.ct.clone();
         let begun = self.begin(mcp::TOOLS_CALL, &context);
-        let tool_span = begun.span.as_ref().map(|parent| {
-            tracing::info_span!(
-                target: "mcpship::tool",
-                parent: parent,
-                "tool",
-                otel.name = %format_args!("tool.{tool}"),
-                mcp.method = "tools/call",
-                mcp.tool = %tool,
-                tool = %tool,
-                error = tracing::field::Empty,
-                otel.status_code = tracing::field::Empty,
-            )
+        let mut tool_span = begun.span.as_ref().map(|parent| {
+            let mut span = Span::child(parent.context(), tool.clone(), SpanKind::Internal);
+            if let Some(record) = span.record() {
+                record.name_prefix = "tool.";
+                record.attributes.reserve(4);
+                record.add("mcp.method", "tools/call");
+                record.add("mcp.tool", tool.clone());
+                record.add("tool", tool.clone());
+            }
+            span
         });
         let logging = tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN);
-        let trace_id = match &tool_span {
-            Some(span) => span_trace_id(span),
+        let trace_id = match &begun.span {
+            Some(span) => Some(span.context().trace_id),
             None if logging || telemetry.emf().is_some() => incoming_trace_id(&context),
             None => None,
         };
+        let trace_text: Option<TraceIdText> = trace_id.map(|t| TraceIdHex(t).text());
+        let trace_text = trace_text.as_ref().map(TraceIdText::as_str);
         let arguments = (telemetry.log_arguments()
             && tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO))
         .then(|| redact::arguments_for_log(request.arguments.as_ref()));
         tracing::info!(
             target: "mcpship::tool",
+            message = events::TOOL_INVOKED,
             event = events::TOOL_INVOKED,
-            tool = %tool,
+            tool = &*tool,
             session_id,
             request_id,
-            trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
+            trace_id = trace_text,
             arguments = arguments.as_deref(),
-            "{}",
-            events::TOOL_INVOKED
         );
         let started = Instant::now();
         let result = match &tool_span {
-            Some(span) => {
-                self.inner
-                    .call_tool(request, context)
-                    .instrument(span.clone())
-                    .await
-            }
+            Some(span) => InSpan::new(self.inner.call_tool(request, context), span.context()).await,
             None => self.inner.call_tool(request, context).await,
         };
         let took = started.elapsed();
-        let duration_ms = took.as_secs_f64() * 1000.0;
+        let duration_ms = events::millis(took);
         let failure = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some((ToolOutcome::ToolError, events::ERROR_CLASS_TOOL, None))
@@ -330,40 +327,42 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             series.record(outcome, took);
             if let Some(emf) = telemetry.emf() {
                 let failed = !matches!(outcome, ToolOutcome::Ok | ToolOutcome::Cancelled);
-                emf.write(series.label(), took, failed, trace_id, request_id);
+                emf.write(series.label(), took, failed, trace_text, request_id);
             }
         }
-        if let Some(span) = &tool_span
-            && outcome != ToolOutcome::Ok
-        {
-            span.record("error", true);
-            span.record("otel.status_code", "error");
+        if let Some(mut span) = tool_span.take() {
+            if outcome != ToolOutcome::Ok
+                && let Some(record) = span.record()
+            {
+                record.fail();
+                if let Some((_, _, Some(error))) = &failure {
+                    record.status_message = Some(error.clone().into());
+                }
+            }
+            span.end();
         }
-        drop(tool_span);
         match failure {
             None => tracing::info!(
                 target: "mcpship::tool",
+                message = events::TOOL_SUCCEEDED,
                 event = events::TOOL_SUCCEEDED,
-                tool = %tool,
+                tool = &*tool,
                 session_id,
                 request_id,
-                trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
+                trace_id = trace_text,
                 duration_ms,
-                "{}",
-                events::TOOL_SUCCEEDED
             ),
             Some((_, error_class, error)) => tracing::warn!(
                 target: "mcpship::tool",
+                message = events::TOOL_FAILED,
                 event = events::TOOL_FAILED,
-                tool = %tool,
+                tool = &*tool,
                 session_id,
                 request_id,
-                trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
+                trace_id = trace_text,
                 duration_ms,
                 error_class,
                 error,
-                "{}",
-                events::TOOL_FAILED
             ),
         }
         let mcp_outcome = match outcome {

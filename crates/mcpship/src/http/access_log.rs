@@ -29,20 +29,20 @@ use std::{
     time::Instant,
 };
 
-use bytes::Buf;
-use http::{HeaderValue, Method, Request, Response, Uri};
-use http_body::{Body, Frame, SizeHint};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
-
+use super::header_names::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::{
     events,
     instrument::RequestIdExt,
     telemetry::{
         HttpSpan, Principal, Telemetry, TraceIdHex,
         metrics::http_method_index,
-        trace::{self, RemoteParent},
+        spans::{self, AttrValue, SpanKind, SpanRecord},
+        trace::{self, RemoteParent, TraceIdText},
     },
 };
+use bytes::Buf;
+use http::{HeaderValue, Method, Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
 
 /// Status logged for a request whose client left before the response head.
 pub const CLIENT_CLOSED: u16 = 499;
@@ -82,7 +82,7 @@ fn is_stream<B>(request: &Request<B>) -> bool {
     request.method() == Method::GET
         || request
             .headers()
-            .get("mcp-method")
+            .get(&MCP_METHOD)
             .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
 }
 
@@ -120,7 +120,14 @@ pub struct Record {
     /// Present when the access log is enabled.
     log: Option<LogFields>,
     /// Present when tracing is on.
-    span: Option<HttpSpan>,
+    span: Option<TracedRequest>,
+}
+
+/// The HTTP span: its shared context and the record it becomes if sampled.
+#[derive(Debug)]
+struct TracedRequest {
+    span: HttpSpan,
+    record: Box<SpanRecord>,
 }
 
 #[derive(Debug)]
@@ -135,44 +142,68 @@ struct LogFields {
     remote: Option<RemoteParent>,
 }
 
-fn http_span<B>(request: &Request<B>, remote: Option<RemoteParent>) -> HttpSpan {
+/// The HTTP server span of `request`. Its attributes are taken now, while
+/// the request is at hand (header values are shared, not copied); whether it
+/// is exported is known only at the end, since the message's
+/// `_meta.traceparent` may still change its trace.
+fn http_span<B>(request: &Request<B>, remote: Option<RemoteParent>) -> Option<TracedRequest> {
+    let pipeline = spans::pipeline()?;
+    let span = HttpSpan::start(remote, &pipeline.sampler);
     let headers = request.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let name = match *request.method() {
         Method::POST => "POST /mcp",
         Method::GET => "GET /mcp",
         Method::DELETE => "DELETE /mcp",
         _ => "HTTP /mcp",
     };
-    let host = header("host").unwrap_or("localhost");
-    let span = tracing::info_span!(
-        target: "mcpship::http",
-        parent: None,
-        "http.request",
-        otel.name = name,
-        otel.kind = "server",
-        http.request.method = %request.method(),
-        url.full = %format_args!("http://{host}{}", request.uri().path()),
-        url.path = request.uri().path(),
-        http.route = "/mcp",
-        user_agent.original = header("user-agent"),
-        mcp.method = header("mcp-method"),
-        mcp.name = header("mcp-name"),
-        mcp.protocol_version = header("mcp-protocol-version"),
-        // A sealed id (`S.kid.sealed`) is recorded as its local part `S`.
-        mcp.session_id = header("mcp-session-id").and_then(|id| id.split('.').next()),
-        request_id = request.extensions().get::<RequestIdExt>().map(RequestIdExt::as_str),
-        http.response.status_code = tracing::field::Empty,
-        http.response.body.size = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
+    let (cx, parent) = span.context();
+    let mut record = Box::new(SpanRecord::new(cx, parent, name, SpanKind::Server));
+    let method: AttrValue = match *request.method() {
+        Method::POST => "POST".into(),
+        Method::GET => "GET".into(),
+        Method::DELETE => "DELETE".into(),
+        ref other => other.to_string().into(),
+    };
+    record.attributes.reserve(12);
+    record.add("http.request.method", method);
+    // Server spans name the scheme, host and path (`url.full` is for
+    // clients); TLS ends at the load balancer, so the scheme here is http.
+    record.add("url.scheme", "http");
+    if let Some(host) = headers.get(http::header::HOST) {
+        record.add("server.address", host.clone());
+    }
+    let path = request.uri().path();
+    record.add(
+        "url.path",
+        if path == "/mcp" {
+            AttrValue::from("/mcp")
+        } else {
+            AttrValue::from(path.to_owned())
+        },
     );
-    if let Some(cx) = remote.and_then(|r| r.context()) {
-        let _ = span.set_parent(cx);
+    record.add("http.route", "/mcp");
+    for (header, key) in [
+        (http::header::USER_AGENT, "user_agent.original"),
+        (MCP_METHOD, "mcp.method"),
+        (MCP_NAME, "mcp.name"),
+        (MCP_PROTOCOL_VERSION, "mcp.protocol_version"),
+    ] {
+        if let Some(value) = headers.get(&header) {
+            record.add(key, value.clone());
+        }
     }
-    HttpSpan {
-        span,
-        root_seed: remote.and_then(|r| r.root_seed()),
+    // A sealed id (`S.kid.sealed`) is recorded as its local part `S`.
+    if let Some(session) = headers
+        .get(&MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| id.split('.').next())
+    {
+        record.add("mcp.session_id", session.to_owned());
     }
+    if let Some(id) = request.extensions().get::<RequestIdExt>() {
+        record.add("request_id", id.0.clone());
+    }
+    Some(TracedRequest { span, record })
 }
 
 impl Record {
@@ -189,19 +220,23 @@ impl Record {
         let remote = (log || tracing)
             .then(|| trace::from_headers(request.headers()))
             .flatten();
-        let span = tracing.then(|| {
-            let span = http_span(request, remote);
-            request.extensions_mut().insert(span.clone());
-            span
-        });
+        let span = if tracing {
+            let traced = http_span(request, remote);
+            if let Some(traced) = &traced {
+                request.extensions_mut().insert(traced.span.clone());
+            }
+            traced
+        } else {
+            None
+        };
         let log = log.then(|| {
             let headers = request.headers();
             LogFields {
                 method: request.method().clone(),
                 uri: request.uri().clone(),
-                mcp_method: headers.get("mcp-method").cloned(),
-                mcp_name: headers.get("mcp-name").cloned(),
-                protocol_version: headers.get("mcp-protocol-version").cloned(),
+                mcp_method: headers.get(&MCP_METHOD).cloned(),
+                mcp_name: headers.get(&MCP_NAME).cloned(),
+                protocol_version: headers.get(&MCP_PROTOCOL_VERSION).cloned(),
                 request_id: request.extensions().get::<RequestIdExt>().cloned(),
                 principal: request.extensions().get::<Principal>().cloned(),
                 remote,
@@ -226,15 +261,22 @@ impl Drop for Record {
         if let Some(metrics) = self.telemetry.metrics() {
             metrics.request_finished(self.method_index, self.status, self.stream, took);
         }
-        let trace_id = match &self.span {
-            Some(http) => {
-                http.span
-                    .record("http.response.status_code", i64::from(self.status));
-                http.span.record("http.response.body.size", self.bytes);
-                if self.status >= 500 {
-                    http.span.record("otel.status_code", "error");
+        let trace_id = match self.span.take() {
+            Some(TracedRequest { span, mut record }) => {
+                let (cx, parent) = span.context();
+                if cx.sampled {
+                    record.trace_id = cx.trace_id;
+                    (record.parent_span_id, record.parent_is_remote) = parent.unwrap_or((0, false));
+                    record.add("http.response.status_code", i64::from(self.status));
+                    record.add(
+                        "http.response.body.size",
+                        i64::try_from(self.bytes).unwrap_or(i64::MAX),
+                    );
+                    record.error = self.status >= 500;
+                    record.end = spans::unix_nanos();
+                    spans::export(*record);
                 }
-                http.trace_id()
+                Some(cx.trace_id)
             }
             None => self.log.as_ref().and_then(|l| l.remote).map(|r| r.trace_id),
         };
@@ -242,22 +284,22 @@ impl Drop for Record {
         fn text(v: &Option<HeaderValue>) -> Option<&str> {
             v.as_ref().and_then(|v| v.to_str().ok())
         }
+        let trace_id = trace_id.map(|t| TraceIdHex(t).text());
         tracing::info!(
             target: "mcpship::access",
+            message = events::HTTP_REQUEST,
             event = events::HTTP_REQUEST,
-            http.method = %log.method,
+            http.method = log.method.as_str(),
             http.path = log.uri.path(),
             http.status = self.status,
-            duration_ms = took.as_secs_f64() * 1000.0,
+            duration_ms = events::millis(took),
             bytes = self.bytes,
             mcp.method = text(&log.mcp_method),
             mcp.name = text(&log.mcp_name),
             mcp.protocol_version = text(&log.protocol_version),
             request_id = log.request_id.as_ref().map(RequestIdExt::as_str),
-            trace_id = trace_id.map(|t| tracing::field::display(TraceIdHex(t))),
+            trace_id = trace_id.as_ref().map(TraceIdText::as_str),
             principal = log.principal.as_ref().map(|p| &*p.0),
-            "{}",
-            events::HTTP_REQUEST
         );
     }
 }

@@ -8,6 +8,7 @@
 //! `subscriptions/listen`) count against the limit but are not "calls": the
 //! drain closes them instead of waiting for them.
 
+use super::header_names::{MCP_METHOD, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use std::{
     future::Future,
     pin::Pin,
@@ -136,7 +137,7 @@ fn stream_kind<B>(request: &Request<B>) -> Option<StreamKind> {
         Some(StreamKind::Get)
     } else if request
         .headers()
-        .get("mcp-method")
+        .get(&MCP_METHOD)
         .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
     {
         Some(StreamKind::Listen)
@@ -149,7 +150,7 @@ fn stream_kind<B>(request: &Request<B>) -> Option<StreamKind> {
 /// stateless 2026 protocol (whose requests name their version in a header).
 pub(super) fn may_open_session<B>(request: &Request<B>) -> bool {
     request.method() == Method::POST
-        && !request.headers().contains_key("mcp-session-id")
+        && !request.headers().contains_key(&MCP_SESSION_ID)
         && names_legacy_version(request.headers())
 }
 
@@ -158,7 +159,7 @@ pub(super) fn may_open_session<B>(request: &Request<B>) -> bool {
 /// 2025-03-26). Stateless 2026 clients always send the header.
 pub(super) fn names_legacy_version(headers: &http::HeaderMap) -> bool {
     headers
-        .get("mcp-protocol-version")
+        .get(&MCP_PROTOCOL_VERSION)
         .is_none_or(|v| v.as_bytes().starts_with(b"2024") || v.as_bytes().starts_with(b"2025"))
 }
 

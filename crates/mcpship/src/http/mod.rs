@@ -29,6 +29,7 @@
 pub mod access_log;
 mod admission;
 mod compat;
+pub(crate) mod header_names;
 mod health;
 pub mod metrics;
 mod request_id;

@@ -24,6 +24,7 @@
 //! without Redis could never be resumed from. One rule for every legacy
 //! request, whichever replica it lands on, and nothing that runs half-way.
 
+use super::header_names::MCP_SESSION_ID;
 use std::{
     convert::Infallible,
     future::Future,
@@ -113,7 +114,7 @@ where
             };
         }
         let initialize =
-            request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
+            request.method() == Method::POST && !request.headers().contains_key(&MCP_SESSION_ID);
         Outcome::Watched {
             inner: self.inner.call(request),
             outages,
@@ -168,7 +169,7 @@ where
                         // could not restore it. Close it here and refuse.
                         if let Some(id) = response
                             .headers()
-                            .get("mcp-session-id")
+                            .get(&MCP_SESSION_ID)
                             .and_then(|v| v.to_str().ok())
                         {
                             let sessions = layer.sessions.clone();

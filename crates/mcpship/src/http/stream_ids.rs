@@ -18,6 +18,7 @@
 //! precede an event logged while the stream was being opened: such an event
 //! is replayed on resume rather than lost.
 
+use super::header_names::MCP_SESSION_ID;
 use std::{
     convert::Infallible,
     pin::Pin,
@@ -67,7 +68,7 @@ fn opens_standalone_stream<B>(request: &Request<B>) -> Option<String> {
     {
         return None;
     }
-    let session = request.headers().get("mcp-session-id")?.to_str().ok()?;
+    let session = request.headers().get(&MCP_SESSION_ID)?.to_str().ok()?;
     Some(session.to_owned())
 }
 

@@ -1,8 +1,8 @@
 //! CloudWatch Embedded Metric Format: one JSON line per tool call.
 //!
-//! Where the lines go: **stderr**, each as one line written in a single
-//! `write_all` under the process-wide stderr lock (the same lock the JSON log
-//! writer takes, so lines never interleave). Not stdout: in stdio mode stdout
+//! Where the lines go: **stderr**, through the same buffered sink as the log
+//! lines ([`super::log_sink`]), each appended whole, so lines never
+//! interleave (without the sink, one `write_all` under stderr's lock). Not stdout: in stdio mode stdout
 //! is the MCP stream, and one destination for both modes keeps it simple. On
 //! ECS the awslogs driver (or FireLens) ships stderr to CloudWatch Logs, which
 //! extracts metrics from any log event that is an EMF document; the log lines
@@ -87,7 +87,7 @@ impl Emf {
         tool: &str,
         took: Duration,
         failed: bool,
-        trace_id: Option<u128>,
+        trace_id: Option<&str>,
         request_id: Option<&str>,
     ) {
         let _ = write!(out, "{{\"_aws\":{{\"Timestamp\":{timestamp_ms}");
@@ -105,7 +105,8 @@ impl Emf {
             u8::from(failed)
         );
         if let Some(id) = trace_id {
-            let _ = write!(out, ",\"{}\":\"{id:032x}\"", names::field::TRACE_ID);
+            let _ = write!(out, ",\"{}\":", names::field::TRACE_ID);
+            let _ = serde_json::to_writer(&mut *out, id);
         }
         if let Some(id) = request_id {
             let _ = write!(out, ",\"{}\":", names::field::REQUEST_ID);
@@ -120,7 +121,7 @@ impl Emf {
         tool: &str,
         took: Duration,
         failed: bool,
-        trace_id: Option<u128>,
+        trace_id: Option<&str>,
         request_id: Option<&str>,
     ) {
         let now = std::time::SystemTime::now()
@@ -130,8 +131,13 @@ impl Emf {
             let mut line = line.borrow_mut();
             line.clear();
             self.format(&mut line, now, tool, took, failed, trace_id, request_id);
-            // A lost metric line is not worth failing or retrying a call for.
-            let _ = std::io::stderr().write_all(&line);
+            match super::log_sink::global() {
+                Some(sink) => sink.append(&line),
+                // A lost metric line is not worth failing or retrying a call for.
+                None => {
+                    let _ = std::io::stderr().write_all(&line);
+                }
+            }
         });
     }
 }
@@ -148,7 +154,7 @@ mod tests {
             tool,
             Duration::from_micros(1700),
             true,
-            Some(0x5f00_0000_0000_0000_0000_0000_0000_0001),
+            Some("5f000000000000000000000000000001"),
             Some("req-1"),
         );
         assert_eq!(out.last(), Some(&b'\n'));

@@ -497,6 +497,14 @@ impl Metrics {
             "Spans lost: export queue full, or collector or daemon unreachable.",
         );
         let _ = writeln!(out, "{} {dropped}", metric::TRACE_SPANS_DROPPED_TOTAL);
+        header(
+            &mut out,
+            metric::LOG_LINES_DROPPED_TOTAL,
+            "counter",
+            "Log and EMF lines lost because stderr did not keep up.",
+        );
+        let lost = super::log_sink::global().map_or(0, super::log_sink::LogSink::dropped);
+        let _ = writeln!(out, "{} {lost}", metric::LOG_LINES_DROPPED_TOTAL);
         out
     }
 }

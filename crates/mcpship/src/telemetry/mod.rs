@@ -6,27 +6,34 @@
 //!   with the request id and trace id. Names: [`names`].
 //! - **Metrics** ([`metrics`]): Prometheus at `GET /metrics`, atomics only on
 //!   the request path; optionally CloudWatch EMF lines per tool call ([`emf`]).
-//! - **Traces** ([`trace`], [`xray`]): OpenTelemetry spans for the HTTP
-//!   request, the MCP method, the tool and the tool's database queries,
-//!   exported over OTLP or to the X-Ray daemon. Off by default, and then no
-//!   span exists on the request path.
+//! - **Traces** ([`trace`], [`spans`], [`span_layer`], [`otlp`], [`xray`]):
+//!   spans for the HTTP request, the MCP method, the tool and the tool's
+//!   database queries, exported over OTLP or to the X-Ray daemon. Off by
+//!   default, and then no span exists on the request path.
+//!
+//! Log and EMF lines go through one buffered writer ([`log_sink`]), so the
+//! request path makes no system call for them.
 //!
 //! The subscriber is built so that disabled parts cost nothing: the log layer
 //! takes events only (its span bookkeeping would be wasted, since lines are
-//! flat), and the OpenTelemetry layer, when present, takes spans only. With
-//! tracing off no layer wants spans, so every `tracing` span in the process
-//! (ours, rmcp's, a tool's) is a disabled no-op after one cached check.
+//! flat), and the span layer, when present, takes spans only. With tracing
+//! off no layer wants spans, so every `tracing` span in the process (rmcp's,
+//! a tool's) is a disabled no-op after one cached check.
 
 pub mod emf;
+pub mod json_log;
+pub mod log_sink;
 pub mod metrics;
 pub mod names;
+pub mod otlp;
 pub mod redact;
+pub mod span_layer;
+pub mod spans;
 pub mod trace;
 pub mod xray;
 
-use std::{io::IsTerminal, sync::Arc, time::Duration};
+use std::{io::IsTerminal, sync::Arc};
 
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
     filter::{FilterExt, filter_fn},
@@ -38,6 +45,7 @@ use tracing_subscriber::{
 use crate::config::{LogFormat, ServeConfig, TracesExporter};
 
 pub use metrics::Metrics;
+pub use spans::{SpanContext, current as current_span};
 pub use trace::{HttpSpan, RemoteParent, TraceIdHex};
 
 /// The rmcp version this runtime is built with (the workspace pins it).
@@ -81,7 +89,8 @@ impl Telemetry {
             metrics: (config.metrics || config.emf).then(Metrics::new),
             prometheus: config.metrics,
             emf,
-            tracing: config.traces_exporter != TracesExporter::None,
+            // Spans need the pipeline that `init` starts.
+            tracing: config.traces_exporter != TracesExporter::None && spans::pipeline().is_some(),
             log_arguments: config.log_tool_arguments,
         }))
     }
@@ -123,42 +132,33 @@ impl Telemetry {
     }
 }
 
-/// Keeps the trace pipeline running; [`TelemetryGuard::shutdown`] flushes it.
+/// Keeps the trace pipeline running; [`TelemetryGuard::shutdown`] flushes it
+/// and the buffered log lines.
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    traces: Option<trace::TracePipeline>,
 }
 
-/// How long a shutdown waits for the last spans to be exported.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
-
 impl TelemetryGuard {
-    /// Exports what is queued (bounded by a few seconds) and stops the
-    /// exporter. Runs the blocking shutdown off the async workers.
+    /// Exports the spans still queued (bounded by a few seconds), stops the
+    /// exporter and writes the log lines still buffered.
     pub async fn shutdown(mut self) {
-        if let Some(provider) = self.provider.take() {
-            let done = tokio::task::spawn_blocking(move || {
-                let _ = provider.shutdown_with_timeout(FLUSH_TIMEOUT);
-            });
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT + Duration::from_secs(1), done).await;
+        if let Some(traces) = self.traces.take() {
+            traces.shutdown().await;
         }
+        log_sink::flush_global();
     }
 }
 
 /// Installs the global subscriber: JSON or text logs on stderr filtered by
-/// `LOG_LEVEL`, and the trace exporter the configuration names. Call it once,
-/// from inside the tokio runtime, before serving. Calling it again keeps the
-/// first subscriber (tests, or a host application that set its own).
+/// `LOG_LEVEL`, through the buffered sink, and the trace exporter the
+/// configuration names. Call it once, from inside the tokio runtime, before
+/// serving. Calling it again keeps the first subscriber (tests, or a host
+/// application that set its own).
 pub fn init(config: &ServeConfig) -> Result<TelemetryGuard, trace::TraceSetupError> {
-    let provider = trace::provider(config)?;
-    let otel = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(trace::tracer(p))
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
+    let traces = trace::start(config)?;
+    let spans = traces.as_ref().map(|_| {
+        span_layer::SpanLayer
             .with_filter(filter_fn(|meta| {
                 meta.is_span()
                     && *meta.level() <= tracing::Level::INFO
@@ -166,8 +166,13 @@ pub fn init(config: &ServeConfig) -> Result<TelemetryGuard, trace::TraceSetupErr
             }))
             .boxed()
     });
-    install(&config.log_level, config.log_format, otel);
-    Ok(TelemetryGuard { provider })
+    install(
+        &config.log_level,
+        config.log_format,
+        spans,
+        Some(log_sink::install().clone()),
+    );
+    Ok(TelemetryGuard { traces })
 }
 
 /// Libraries whose spans are internal plumbing, not part of a request's story
@@ -223,46 +228,61 @@ fn quiet_dumpers(filter: &str) -> String {
     out
 }
 
-/// The subscriber: a log layer that sees events only, plus `extra`.
+/// The subscriber: a log layer that sees events only, plus `extra`. Lines go
+/// through `sink` when given (the server), else straight to stderr (commands
+/// that print progress to stderr too, tests).
 pub(crate) fn install(
     filter: &str,
     format: LogFormat,
     extra: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+    sink: Option<log_sink::LogSink>,
 ) {
-    let filter =
-        EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    // Not `is_event()`: `tracing::enabled!` asks with a third kind (a hint),
-    // which must pass for the access log and argument logging to know they
-    // are wanted.
-    let events = filter_fn(|meta| !meta.is_span());
-    let logs = if json {
-        fmt::layer()
-            .json()
-            // Event fields at the top level, so Logs Insights queries read
-            // `tool` and `duration_ms` rather than `fields.tool`.
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_target(true)
-            .with_writer(std::io::stderr)
-            .with_filter(filter.and(events))
-            .boxed()
-    } else {
-        fmt::layer()
-            .with_target(false)
-            .with_writer(std::io::stderr)
-            .with_filter(filter.and(events))
-            .boxed()
+    let logs = match (json, sink) {
+        (true, Some(sink)) => json_layer(filter, json_log::LineOutput::Sink(sink)),
+        (true, None) => json_layer(filter, json_log::LineOutput::Stderr),
+        (false, Some(sink)) => text_layer(filter, sink),
+        (false, None) => text_layer(filter, std::io::stderr),
     };
     let mut layers = vec![logs];
     layers.extend(extra);
     // Already initialised (tests, or a host application): keep the first.
     let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+fn log_filter(
+    filter: &str,
+) -> impl tracing_subscriber::layer::Filter<Registry> + Send + Sync + use<> {
+    let filter =
+        EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Not `is_event()`: `tracing::enabled!` asks with a third kind (a hint),
+    // which must pass for the access log and argument logging to know they
+    // are wanted.
+    filter.and(filter_fn(|meta| !meta.is_span()))
+}
+
+fn json_layer(
+    filter: &str,
+    output: json_log::LineOutput,
+) -> Box<dyn Layer<Registry> + Send + Sync> {
+    json_log::JsonLogLayer::new(output)
+        .with_filter(log_filter(filter))
+        .boxed()
+}
+
+fn text_layer<W>(filter: &str, writer: W) -> Box<dyn Layer<Registry> + Send + Sync>
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .with_target(false)
+        .with_writer(writer)
+        .with_filter(log_filter(filter))
+        .boxed()
 }
 
 #[cfg(test)]

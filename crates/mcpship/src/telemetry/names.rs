@@ -117,6 +117,8 @@ pub mod metric {
     pub const TRACE_SPANS_EXPORTED_TOTAL: &str = "mcpship_trace_spans_exported_total";
     /// Counter: spans lost (queue full, collector or daemon unreachable).
     pub const TRACE_SPANS_DROPPED_TOTAL: &str = "mcpship_trace_spans_dropped_total";
+    /// Counter: log and EMF lines lost because stderr did not keep up.
+    pub const LOG_LINES_DROPPED_TOTAL: &str = "mcpship_log_lines_dropped_total";
 }
 
 /// Prometheus histograms (exposed as `_bucket`, `_sum` and `_count` series).
@@ -142,6 +144,7 @@ pub const PROMETHEUS_METRICS: &[&str] = &[
     metric::BUILD_INFO,
     metric::TRACE_SPANS_EXPORTED_TOTAL,
     metric::TRACE_SPANS_DROPPED_TOTAL,
+    metric::LOG_LINES_DROPPED_TOTAL,
 ];
 
 /// Prometheus label names.

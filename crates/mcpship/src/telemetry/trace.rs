@@ -1,11 +1,12 @@
-//! Traces: incoming context, X-Ray-compatible ids, sampling, and the export
-//! pipeline (OTLP/HTTP or the X-Ray daemon).
+//! Traces: incoming context, X-Ray-compatible ids, sampling, the HTTP span,
+//! and the export pipeline (OTLP/HTTP or the X-Ray daemon).
 //!
-//! Spans are ordinary `tracing` spans turned into OpenTelemetry spans by
-//! `tracing-opentelemetry`. When `MCPSHIP_TRACES_EXPORTER=none` (the default)
-//! that layer is not installed and the runtime creates no span at all, and
-//! spans written by tools (`db.query`) find no interested subscriber: the
-//! `tracing` macros then cost one cached interest check.
+//! Spans are recorded by the runtime itself ([`super::spans`]): the HTTP
+//! request, the MCP method and the tool, plus spans that tool code writes
+//! with `tracing` (`db.query`), which [`super::span_layer`] records. With
+//! `MCPSHIP_TRACES_EXPORTER=none` (the default) there is no pipeline, the
+//! request path makes no span, and `tracing` spans find no interested
+//! subscriber: the macros then cost one cached interest check.
 //!
 //! ## Where the parent comes from, in order
 //! 1. `_meta.traceparent` of the JSON-RPC request (2026-07-28 clients, read by
@@ -22,63 +23,43 @@
 //!    share one id. Load balancers send nothing to X-Ray themselves and are
 //!    not nodes of the service map; the shared id is the join.
 //!
-//! A `Root` without `Parent` (what an ALB sends) has no parent span to hang
-//! from. OpenTelemetry's SDK always draws a fresh trace id for a root span, so
-//! the id generator here takes a *seed*: the HTTP layer builds its span inside
-//! [`with_root_seed`], and the generator hands out the seeded id for that one
-//! root span. Everything happens synchronously on one thread.
+//! The HTTP span is made when the request arrives, from the headers, and may
+//! still take the message's `_meta.traceparent` until its first child (the
+//! MCP method's span) is made: [`HttpSpan::adopt`].
 //!
-//! ## Ids
+//! ## Ids and sampling
 //! New trace ids have the current epoch seconds in their first 32 bits, as
 //! X-Ray requires (`1-{8 hex seconds}-{24 hex random}`), so one id works in
-//! X-Ray, in OTLP backends and in the logs (`trace_id`, 32 hex digits).
+//! X-Ray, in OTLP backends and in the logs (`trace_id`, 32 hex digits). A
+//! caller's sampling decision is kept; a trace that starts here (or whose
+//! caller left the decision open: `Sampled=?`) is sampled by
+//! `MCPSHIP_TRACES_SAMPLER_RATIO`, from the trace id as OpenTelemetry's
+//! `TraceIdRatioBased` does, so every service sharing the ratio agrees.
 //!
 //! ## Export never blocks a request
-//! Ended spans go to a bounded queue (the SDK's batch processor, behind a
-//! counter that refuses spans beyond [`MAX_QUEUED_SPANS`]); a background
-//! thread exports them. A slow or absent collector fills the queue and spans
-//! are dropped and counted (`mcpship_trace_spans_dropped_total`), with one
-//! warning per minute at most. OTLP requests run on the server's tokio runtime
-//! through the reqwest client it already has; X-Ray documents go out through a
-//! non-blocking UDP socket.
+//! Ended spans go to a bounded queue ([`MAX_QUEUED_SPANS`]); a task on the
+//! runtime takes them every [`EXPORT_INTERVAL`], or as soon as a batch of
+//! [`EXPORT_BATCH`] is full, and sends them. A slow or absent collector
+//! fills the queue and spans are dropped and counted
+//! (`mcpship_trace_spans_dropped_total`), with one warning per minute at most.
 
 use std::{
-    cell::Cell,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use opentelemetry::{
-    Context, KeyValue,
-    trace::{
-        Link, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
-        TracerProvider as _,
-    },
-};
-use opentelemetry_sdk::{
-    Resource,
-    error::{OTelSdkError, OTelSdkResult},
-    trace::{
-        BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
-        SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample, SpanData,
-        SpanExporter, SpanProcessor,
-    },
-};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tokio_util::sync::CancellationToken;
 
+use super::spans::{self, SpanContext, SpanRecord};
+pub use super::spans::{EXPORT_BATCH, MAX_QUEUED_SPANS, export_counts};
 use crate::config::{ServeConfig, TracesExporter, env};
 
-/// Most spans waiting for export; beyond it new spans are dropped.
-pub const MAX_QUEUED_SPANS: usize = 8192;
 /// Time between exports of a partial batch.
-const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
-/// Spans per export.
-const EXPORT_BATCH: usize = 512;
+pub const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Time an OTLP export may take before it counts as failed.
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a shutdown waits for the last spans to be exported.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 // ---------------------------------------------------------------------------
 // Incoming context
@@ -94,10 +75,6 @@ pub struct RemoteParent {
     /// The caller's sampling decision, if it made one.
     pub sampled: Option<bool>,
 }
-
-/// Marks a remote parent that left the sampling decision to us.
-#[derive(Debug, Clone, Copy)]
-struct DecideHere;
 
 fn hex_u128(s: &str) -> Option<u128> {
     (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -174,332 +151,155 @@ pub fn parse_amzn_trace_id(value: &str) -> Option<RemoteParent> {
 
 /// The context a request's headers carry: `traceparent`, else `X-Amzn-Trace-Id`.
 pub fn from_headers(headers: &http::HeaderMap) -> Option<RemoteParent> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    header("traceparent")
+    use crate::http::header_names::{TRACEPARENT, X_AMZN_TRACE_ID};
+    let header = |name: &http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    header(&TRACEPARENT)
         .and_then(parse_traceparent)
-        .or_else(|| header("x-amzn-trace-id").and_then(parse_amzn_trace_id))
-}
-
-impl RemoteParent {
-    /// The OpenTelemetry parent context, or `None` when there is no parent
-    /// span (then the trace id is a [root seed](Self::root_seed)).
-    pub fn context(&self) -> Option<Context> {
-        if self.span_id == 0 {
-            return None;
-        }
-        let flags = if self.sampled == Some(true) {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        };
-        let span = SpanContext::new(
-            TraceId::from(self.trace_id),
-            SpanId::from(self.span_id),
-            flags,
-            true,
-            TraceState::default(),
-        );
-        let cx = Context::new().with_remote_span_context(span);
-        Some(if self.sampled.is_none() {
-            cx.with_value(DecideHere)
-        } else {
-            cx
-        })
-    }
-
-    /// The trace id to give a new root span when there is no parent span.
-    pub fn root_seed(&self) -> Option<u128> {
-        (self.span_id == 0).then_some(self.trace_id)
-    }
+        .or_else(|| header(&X_AMZN_TRACE_ID).and_then(parse_amzn_trace_id))
 }
 
 /// A trace id as logged: 32 lowercase hex digits.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceIdHex(pub u128);
 
+impl TraceIdHex {
+    /// The digits, formatted once, for several log lines and EMF.
+    pub fn text(self) -> TraceIdText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 32];
+        for (i, slot) in digits.iter_mut().enumerate() {
+            *slot = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        TraceIdText(digits)
+    }
+}
+
 impl std::fmt::Display for TraceIdHex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// A trace id's 32 hex digits, on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceIdText([u8; 32]);
+
+impl TraceIdText {
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 /// The X-Ray form of a trace id: `1-{8 hex}-{24 hex}`.
 pub fn xray_trace_id(id: u128) -> String {
-    let hex = format!("{id:032x}");
+    let hex = TraceIdHex(id).text();
+    let hex = hex.as_str();
     format!("1-{}-{}", &hex[..8], &hex[8..])
 }
 
-// ---------------------------------------------------------------------------
-// The HTTP span and its activation
+/// A new trace id: the epoch seconds in the top 32 bits (X-Ray checks them),
+/// 96 random bits below.
+pub fn new_trace_id() -> u128 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as u32;
+    let random = (u128::from(fastrand::u64(..)) << 32) | u128::from(fastrand::u32(..));
+    (u128::from(secs) << 96) | random
+}
 
-/// The HTTP server span of a request, carried in the request's extensions so
-/// the MCP handler (which rmcp runs in another task) can hang its spans from
-/// it and, when the message carries `_meta.traceparent`, re-parent it first.
+/// A new span id: 64 random bits, never 0 (which means "none").
+pub fn new_span_id() -> u64 {
+    fastrand::u64(1..)
+}
+
+/// Decides whether a new trace is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampler {
+    /// Traces whose id's low 63 bits fall below this are sampled.
+    bound: u64,
+    always: bool,
+}
+
+impl Sampler {
+    /// Samples `ratio` (0.0 to 1.0) of new traces.
+    pub fn new(ratio: f64) -> Self {
+        Self {
+            bound: (ratio.clamp(0.0, 1.0) * (1u64 << 63) as f64) as u64,
+            always: ratio >= 1.0,
+        }
+    }
+
+    /// The decision for a trace, from its id: as OpenTelemetry's
+    /// `TraceIdRatioBased` takes it (the low 64 bits, shifted right once),
+    /// so services with the same ratio agree on a shared trace.
+    pub fn sample(&self, trace_id: u128) -> bool {
+        self.always || ((trace_id as u64) >> 1) < self.bound
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP span
+
+/// The context of a request's HTTP server span, carried in the request's
+/// extensions so the MCP handler (which rmcp runs in another task) can hang
+/// its spans from it and, when the message carries `_meta.traceparent`,
+/// re-parent it first. Cloning is one reference-count increment.
 #[derive(Debug, Clone)]
-pub struct HttpSpan {
-    pub(crate) span: tracing::Span,
-    /// Trace id for the span if it ends up a root (header `Root` only).
-    pub(crate) root_seed: Option<u128>,
+pub struct HttpSpan(Arc<Mutex<HttpSpanState>>);
+
+#[derive(Debug)]
+struct HttpSpanState {
+    cx: SpanContext,
+    parent: Option<(u64, bool)>,
+    /// A child exists: the parent can no longer change.
+    frozen: bool,
 }
 
 impl HttpSpan {
-    /// Builds the OpenTelemetry span now (with the root seed) if nothing has
-    /// yet, and returns its trace id.
-    pub(crate) fn trace_id(&self) -> Option<u128> {
-        let cx = with_root_seed(self.root_seed, || self.span.context());
-        let sc = cx.span().span_context().clone();
-        sc.is_valid()
-            .then(|| u128::from_be_bytes(sc.trace_id().to_bytes()))
+    /// The span of a request that arrived with `remote` (from its headers).
+    pub(crate) fn start(remote: Option<RemoteParent>, sampler: &Sampler) -> Self {
+        let (cx, parent) = spans::root_context(remote, sampler);
+        Self(Arc::new(Mutex::new(HttpSpanState {
+            cx,
+            parent,
+            frozen: false,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HttpSpanState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces the parent with the message's own (`_meta.traceparent`).
-    /// Only possible before the span was built, i.e. for the first message
+    /// Only possible before the span has a child, i.e. for the first message
     /// of a request; later ones keep the request's parent.
-    pub(crate) fn adopt(&self, parent: &RemoteParent) -> bool {
-        match parent.context() {
-            Some(cx) => self.span.set_parent(cx).is_ok(),
-            None => false,
+    pub(crate) fn adopt(&self, parent: &RemoteParent, sampler: &Sampler) -> bool {
+        let mut state = self.state();
+        if state.frozen || parent.span_id == 0 {
+            return false;
         }
-    }
-}
-
-/// The trace id of a `tracing` span that the OpenTelemetry layer tracks.
-pub(crate) fn span_trace_id(span: &tracing::Span) -> Option<u128> {
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    sc.is_valid()
-        .then(|| u128::from_be_bytes(sc.trace_id().to_bytes()))
-}
-
-thread_local! {
-    static ROOT_SEED: Cell<Option<u128>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with `seed` as the trace id of the first root span built in it.
-pub(crate) fn with_root_seed<R>(seed: Option<u128>, f: impl FnOnce() -> R) -> R {
-    if seed.is_none() {
-        return f();
-    }
-    ROOT_SEED.with(|s| s.set(seed));
-    let out = f();
-    ROOT_SEED.with(|s| s.set(None));
-    out
-}
-
-/// Trace ids X-Ray accepts: epoch seconds in the top 32 bits, 96 random bits.
-/// (opentelemetry-aws has one too; it formats strings for every id.)
-#[derive(Debug, Default)]
-struct XrayIds {
-    random: RandomIdGenerator,
-}
-
-impl IdGenerator for XrayIds {
-    fn new_trace_id(&self) -> TraceId {
-        if let Some(seed) = ROOT_SEED.with(Cell::take) {
-            return TraceId::from(seed);
-        }
-        let random = u128::from_be_bytes(self.random.new_trace_id().to_bytes());
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()) as u32;
-        TraceId::from((u128::from(secs) << 96) | (random & ((1u128 << 96) - 1)))
+        let (cx, parent) = spans::root_context(Some(*parent), sampler);
+        state.cx = SpanContext {
+            span_id: state.cx.span_id,
+            ..cx
+        };
+        state.parent = parent;
+        true
     }
 
-    fn new_span_id(&self) -> SpanId {
-        self.random.new_span_id()
-    }
-}
-
-/// Parent-based sampling with a ratio for new traces, where a remote parent
-/// that made no decision (`Sampled=?` or absent in `X-Amzn-Trace-Id`) counts
-/// as no decision rather than as "not sampled".
-#[derive(Debug, Clone)]
-struct ParentOrRatio {
-    ratio: Sampler,
-}
-
-impl ShouldSample for ParentOrRatio {
-    fn should_sample(
-        &self,
-        parent_context: Option<&Context>,
-        trace_id: TraceId,
-        name: &str,
-        span_kind: &SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        if let Some(cx) = parent_context {
-            let parent = cx.span().span_context().clone();
-            let undecided = parent.is_remote() && cx.get::<DecideHere>().is_some();
-            if parent.is_valid() && !undecided {
-                return SamplingResult {
-                    decision: if parent.is_sampled() {
-                        SamplingDecision::RecordAndSample
-                    } else {
-                        SamplingDecision::Drop
-                    },
-                    attributes: Vec::new(),
-                    trace_state: parent.trace_state().clone(),
-                };
-            }
-        }
-        self.ratio
-            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Export accounting
-
-static QUEUED: AtomicUsize = AtomicUsize::new(0);
-static EXPORTED: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// Spans exported and dropped by this process so far.
-pub fn export_counts() -> (u64, u64) {
-    (
-        EXPORTED.load(Ordering::Relaxed),
-        DROPPED.load(Ordering::Relaxed),
-    )
-}
-
-pub(crate) fn count_exported(n: u64) {
-    EXPORTED.fetch_add(n, Ordering::Relaxed);
-}
-
-pub(crate) fn count_dropped(n: u64) {
-    DROPPED.fetch_add(n, Ordering::Relaxed);
-}
-
-/// Refuses spans beyond [`MAX_QUEUED_SPANS`] (counting them) before they reach
-/// the SDK's batch queue, whose own drops are not observable.
-#[derive(Debug)]
-struct Bounded<P> {
-    inner: P,
-}
-
-impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
-        self.inner.on_start(span, cx);
+    /// The context children hang from; fixes the parent from now on.
+    pub(crate) fn parent_of_children(&self) -> SpanContext {
+        let mut state = self.state();
+        state.frozen = true;
+        state.cx
     }
 
-    fn on_end(&self, span: SpanData) {
-        if QUEUED.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_SPANS {
-            QUEUED.fetch_sub(1, Ordering::Relaxed);
-            count_dropped(1);
-            return;
-        }
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// Counts what an exporter did and warns (at most once a minute) when it
-/// fails. `counts_success`: false for exporters that count per document.
-#[derive(Debug)]
-struct Counted<E> {
-    inner: E,
-    counts_success: bool,
-    what: &'static str,
-    last_warning: Mutex<Option<Instant>>,
-}
-
-impl<E> Counted<E> {
-    fn new(inner: E, what: &'static str, counts_success: bool) -> Self {
-        Self {
-            inner,
-            counts_success,
-            what,
-            last_warning: Mutex::new(None),
-        }
-    }
-
-    fn warn(&self, error: &OTelSdkError, spans: usize) {
-        let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
-            return;
-        }
-        *last = Some(Instant::now());
-        drop(last);
-        tracing::warn!(
-            exporter = self.what,
-            error = %error,
-            spans,
-            "trace export failed; spans are dropped until it recovers (see mcpship_trace_spans_dropped_total)"
-        );
-    }
-}
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let n = batch.len();
-        let result = self.inner.export(batch).await;
-        QUEUED.fetch_sub(n.min(QUEUED.load(Ordering::Relaxed)), Ordering::Relaxed);
-        match &result {
-            Ok(()) if self.counts_success => count_exported(n as u64),
-            Ok(()) => {}
-            Err(e) => {
-                count_dropped(n as u64);
-                self.warn(e, n);
-            }
-        }
-        // The failure is counted and reported here; the SDK need not.
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// OTLP over the runtime's reqwest client
-
-/// Runs OTLP requests on the server's tokio runtime: the batch processor
-/// exports from a thread of its own, where reqwest's async client cannot run.
-#[derive(Debug)]
-struct RuntimeHttpClient {
-    client: reqwest::Client,
-    runtime: tokio::runtime::Handle,
-}
-
-#[async_trait::async_trait]
-impl opentelemetry_http::HttpClient for RuntimeHttpClient {
-    async fn send_bytes(
-        &self,
-        request: http::Request<bytes::Bytes>,
-    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        let client = self.client.clone();
-        let task = self.runtime.spawn(async move {
-            let request = reqwest::Request::try_from(request)?;
-            let response = client.execute(request).await?;
-            let mut builder = http::Response::builder().status(response.status().as_u16());
-            for (k, v) in response.headers() {
-                builder = builder.header(k.as_str(), v.as_bytes());
-            }
-            let body = response.bytes().await?;
-            Ok::<_, opentelemetry_http::HttpError>(builder.body(body)?)
-        });
-        task.await?
+    /// The span's context and its parent (span id, remote) as they are now.
+    pub(crate) fn context(&self) -> (SpanContext, Option<(u64, bool)>) {
+        let state = self.state();
+        (state.cx, state.parent)
     }
 }
 
@@ -514,104 +314,114 @@ pub struct TraceSetupError {
     pub why: String,
 }
 
-/// Builds the tracer provider the configuration asks for (`None` for
-/// `MCPSHIP_TRACES_EXPORTER=none`). Must run inside the tokio runtime when the
-/// exporter is OTLP.
-pub fn provider(config: &ServeConfig) -> Result<Option<SdkTracerProvider>, TraceSetupError> {
-    let processor = match config.traces_exporter {
-        TracesExporter::None => return Ok(None),
-        TracesExporter::Otlp => {
-            use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| TraceSetupError {
-                variable: env::TRACES_EXPORTER,
-                why: "the OTLP exporter needs the tokio runtime; start tracing from inside it"
-                    .into(),
-            })?;
-            let client = reqwest::Client::builder()
-                .timeout(EXPORT_TIMEOUT)
-                .build()
-                .map_err(|e| TraceSetupError {
-                    variable: env::OTLP_ENDPOINT,
-                    why: format!("cannot build the HTTP client: {e}"),
-                })?;
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(RuntimeHttpClient { client, runtime })
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(EXPORT_TIMEOUT);
-            // The signal-specific variable, when set, wins as in every OTel SDK.
-            if std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() {
-                builder = builder.with_endpoint(format!(
-                    "{}/v1/traces",
-                    config.otlp_endpoint.trim_end_matches('/')
-                ));
-            }
-            let exporter = builder.build().map_err(|e| TraceSetupError {
-                variable: env::OTLP_ENDPOINT,
-                why: e.to_string(),
-            })?;
-            batch(Counted::new(exporter, "otlp", true))
+/// Where batches of spans go.
+enum Exporter {
+    Otlp(super::otlp::OtlpExporter),
+    Xray(super::xray::XrayExporter),
+}
+
+impl Exporter {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Otlp(_) => "otlp",
+            Self::Xray(_) => "xray",
         }
+    }
+
+    /// Sends a batch; returns how many spans were lost and why.
+    async fn export(&mut self, batch: &[SpanRecord]) -> Result<(), (u64, String)> {
+        match self {
+            Self::Otlp(otlp) => otlp
+                .export(batch)
+                .await
+                .map_err(|e| (batch.len() as u64, e)),
+            Self::Xray(xray) => xray.export(batch),
+        }
+    }
+}
+
+/// The running exporter; [`TracePipeline::shutdown`] sends what is left.
+#[derive(Debug)]
+pub struct TracePipeline {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the pipeline the configuration asks for (`None` for
+/// `MCPSHIP_TRACES_EXPORTER=none`, or when a pipeline is already running in
+/// this process: the first stays). Must run inside the tokio runtime.
+pub fn start(config: &ServeConfig) -> Result<Option<TracePipeline>, TraceSetupError> {
+    let exporter = match config.traces_exporter {
+        TracesExporter::None => return Ok(None),
+        TracesExporter::Otlp => Exporter::Otlp(super::otlp::OtlpExporter::new(config)?),
         TracesExporter::Xray => {
             let (variable, address) = config.xray_daemon();
-            let client =
-                super::xray::UdpDaemonClient::connect(&address).map_err(|e| TraceSetupError {
-                    variable,
-                    why: format!("cannot reach the X-Ray daemon at {address}: {e}"),
-                })?;
-            let translator = opentelemetry_aws::xray_exporter::SegmentTranslator::new()
-                // Ids that came in a W3C traceparent need not carry a time.
-                .skip_timestamp_validation()
-                .with_indexed_attrs(
-                    [
-                        "mcp.method",
-                        "mcp.tool",
-                        "mcp.protocol_version",
-                        "request_id",
-                    ]
-                    .map(String::from),
-                );
-            let exporter = opentelemetry_aws::xray_exporter::XrayExporter::new(client)
-                .with_translator(translator);
-            batch(Counted::new(exporter, "xray", false))
+            Exporter::Xray(
+                super::xray::XrayExporter::connect(&address, &config.service_name).map_err(
+                    |e| TraceSetupError {
+                        variable,
+                        why: format!("cannot reach the X-Ray daemon at {address}: {e}"),
+                    },
+                )?,
+            )
         }
     };
-    let mut resource = Resource::builder().with_service_name(config.service_name.clone());
-    // The X-Ray translator files `service.version` under Elastic Beanstalk's
-    // `version_label`, which would mislead there; X-Ray gets no version
-    // (`mcpship_build_info` has it).
-    if config.traces_exporter == TracesExporter::Otlp {
-        resource =
-            resource.with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| TraceSetupError {
+        variable: env::TRACES_EXPORTER,
+        why: "the trace exporter needs the tokio runtime; start tracing from inside it".into(),
+    })?;
+    if !spans::install(Sampler::new(config.traces_sampler_ratio)) {
+        return Ok(None);
     }
-    let resource = resource.build();
-    let ratio = Sampler::TraceIdRatioBased(config.traces_sampler_ratio);
-    Ok(Some(
-        SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_id_generator(XrayIds::default())
-            .with_sampler(ParentOrRatio { ratio })
-            .with_resource(resource)
-            .build(),
-    ))
+    let stop = CancellationToken::new();
+    let task = runtime.spawn(export_loop(exporter, stop.clone()));
+    Ok(Some(TracePipeline { stop, task }))
 }
 
-fn batch<E: SpanExporter + 'static>(exporter: E) -> Bounded<BatchSpanProcessor> {
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(MAX_QUEUED_SPANS)
-        .with_max_export_batch_size(EXPORT_BATCH)
-        .with_scheduled_delay(EXPORT_INTERVAL)
-        .build();
-    Bounded {
-        inner: BatchSpanProcessor::builder(exporter)
-            .with_batch_config(config)
-            .build(),
+impl TracePipeline {
+    /// Exports what is queued (bounded by a few seconds) and stops.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, self.task).await;
     }
 }
 
-/// The tracer the `tracing` layer records into.
-pub fn tracer(provider: &SdkTracerProvider) -> SdkTracer {
-    provider.tracer("mcpship")
+async fn export_loop(mut exporter: Exporter, stop: CancellationToken) {
+    let Some(pipeline) = spans::pipeline() else {
+        return;
+    };
+    let mut batch = Vec::with_capacity(EXPORT_BATCH * 2);
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let stopping = tokio::select! {
+            () = pipeline.full.notified() => false,
+            () = tokio::time::sleep(EXPORT_INTERVAL) => false,
+            () = stop.cancelled() => true,
+        };
+        pipeline.take(&mut batch);
+        // Bounded batches: a backlog goes out in several requests.
+        for chunk in batch.chunks(EXPORT_BATCH) {
+            match exporter.export(chunk).await {
+                Ok(()) => spans::count_exported(chunk.len() as u64),
+                Err((lost, error)) => {
+                    spans::count_exported(chunk.len() as u64 - lost);
+                    spans::count_dropped(lost);
+                    if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        last_warning = Some(Instant::now());
+                        tracing::warn!(
+                            exporter = exporter.name(),
+                            error = %error,
+                            spans = lost,
+                            "trace export failed; spans are dropped until it recovers (see mcpship_trace_spans_dropped_total)"
+                        );
+                    }
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -625,8 +435,6 @@ mod tests {
         assert_eq!(p.trace_id, 0x0af7651916cd43dd8448eb211c80319c);
         assert_eq!(p.span_id, 0xb7ad6b7169203331);
         assert_eq!(p.sampled, Some(true));
-        assert!(p.context().is_some());
-        assert_eq!(p.root_seed(), None);
         for bad in [
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
             "00-00000000000000000000000000000000-b7ad6b7169203331-01",
@@ -654,8 +462,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(alb.trace_id, 0x67891233abcdef012345678912345678);
-        assert_eq!(alb.root_seed(), Some(alb.trace_id));
-        assert!(alb.context().is_none());
+        assert_eq!(alb.span_id, 0);
         assert_eq!(alb.sampled, None);
         assert!(parse_amzn_trace_id("Root=2-5759e988-bd862e3fe1be46a994272793").is_none());
         assert!(parse_amzn_trace_id("Parent=53995c3f42cd8ad8").is_none());
@@ -688,55 +495,68 @@ mod tests {
     }
 
     #[test]
-    fn ids_carry_the_time_and_seeds_win_once() {
-        let ids = XrayIds::default();
-        let id = u128::from_be_bytes(ids.new_trace_id().to_bytes());
+    fn new_ids_carry_the_time_and_are_not_zero() {
+        let id = new_trace_id();
         let secs = (id >> 96) as u64;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
         assert!(now.abs_diff(secs) < 5, "{secs} vs {now}");
-        let seeded = with_root_seed(Some(42), || {
-            (
-                u128::from_be_bytes(ids.new_trace_id().to_bytes()),
-                u128::from_be_bytes(ids.new_trace_id().to_bytes()),
-            )
-        });
-        assert_eq!(seeded.0, 42);
-        assert_ne!(seeded.1, 42);
+        assert_ne!(new_trace_id(), id);
+        assert!((0..10_000).all(|_| new_span_id() != 0));
+        assert_eq!(
+            TraceIdHex(0x0af7651916cd43dd8448eb211c80319c).to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(TraceIdHex(1).text().as_str(), format!("{:032x}", 1));
     }
 
     #[test]
-    fn undecided_remote_parents_use_the_ratio() {
-        let never = ParentOrRatio {
-            ratio: Sampler::TraceIdRatioBased(0.0),
-        };
-        let always = ParentOrRatio {
-            ratio: Sampler::TraceIdRatioBased(1.0),
-        };
-        let decide = |s: &ParentOrRatio, p: RemoteParent| {
-            let cx = p.context().unwrap();
-            s.should_sample(
-                Some(&cx),
-                TraceId::from(p.trace_id),
-                "x",
-                &SpanKind::Server,
-                &[],
-                &[],
-            )
-            .decision
-        };
-        let mut p = RemoteParent {
-            trace_id: 7,
-            span_id: 9,
+    fn the_ratio_samples_that_share_of_trace_ids_as_opentelemetry_does() {
+        let tenth = Sampler::new(0.1);
+        let sampled = (0..100_000u64)
+            .filter(|i| tenth.sample(u128::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))))
+            .count();
+        assert!((9_000..11_000).contains(&sampled), "{sampled}");
+        assert!(!Sampler::new(0.0).sample(0));
+        assert!(Sampler::new(1.0).sample(u128::MAX));
+        // TraceIdRatioBased: the low 8 bytes of the id, shifted right once,
+        // against ratio * 2^63.
+        assert!(Sampler::new(0.5).sample((1u128 << 63) - 2));
+        assert!(!Sampler::new(0.5).sample(u128::from(u64::MAX)));
+    }
+
+    #[test]
+    fn the_http_span_takes_meta_until_its_first_child() {
+        let sampler = Sampler::new(1.0);
+        let alb = RemoteParent {
+            trace_id: 0x5759e988bd862e3fe1be46a994272793,
+            span_id: 0,
             sampled: None,
         };
-        assert_eq!(decide(&never, p), SamplingDecision::Drop);
-        assert_eq!(decide(&always, p), SamplingDecision::RecordAndSample);
-        p.sampled = Some(true);
-        assert_eq!(decide(&never, p), SamplingDecision::RecordAndSample);
-        p.sampled = Some(false);
-        assert_eq!(decide(&always, p), SamplingDecision::Drop);
+        let span = HttpSpan::start(Some(alb), &sampler);
+        assert_eq!(span.context().0.trace_id, alb.trace_id);
+        assert_eq!(span.context().1, None, "an ALB root has no parent span");
+        let meta = RemoteParent {
+            trace_id: 42,
+            span_id: 7,
+            sampled: Some(false),
+        };
+        assert!(span.adopt(&meta, &sampler));
+        let (cx, parent) = span.context();
+        assert_eq!(
+            (cx.trace_id, cx.sampled, parent),
+            (42, false, Some((7, true)))
+        );
+        let child_parent = span.parent_of_children();
+        assert_eq!(child_parent, cx);
+        let later = RemoteParent {
+            trace_id: 43,
+            span_id: 8,
+            sampled: Some(true),
+        };
+        assert!(!span.adopt(&later, &sampler), "fixed once a child exists");
+        assert_eq!(span.context().0.trace_id, 42);
     }
 }
