@@ -47,7 +47,8 @@
 //! `--sink 127.0.0.1:0 --sink-seconds N` runs instead a sink for the telemetry
 //! benchmark: an HTTP/1.1 server on loopback that answers every request (an
 //! OTLP export, say) with an empty 200 after reading its body, prints its
-//! address on stdout, and exits after N seconds.
+//! address on stdout, and exits after N seconds. `--udp-sink` is the same for
+//! UDP (the X-Ray daemon's protocol): it reads and discards datagrams.
 
 use std::{
     collections::BTreeMap,
@@ -148,6 +149,7 @@ fn usage() -> ! {
          \x20      [--json] [--legacy-sessions N] [--retry-503] [--max-retries 3] [--retry-wait-ms 1000]\n\
          \x20      [--max-calls N] [--call-timeout 30]\n\
          \x20      mcpship-loadgen --sink 127.0.0.1:0 [--sink-seconds 600]\n\
+         \x20      mcpship-loadgen --udp-sink 127.0.0.1:0 [--sink-seconds 600]\n\
          scenarios: health, modern-get, modern-search, modern-mix, legacy-get, legacy-search, legacy-mix,\n\
          \x20          legacy-initialize (each call a new session's initialize, nothing else)"
     );
@@ -189,6 +191,19 @@ fn main() {
                     _ => usage(),
                 };
                 sink(addr, seconds);
+                return;
+            }
+            "--udp-sink" => {
+                let addr: SocketAddr = args
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| usage());
+                let seconds = match (args.next().as_deref(), args.next()) {
+                    (Some("--sink-seconds"), Some(v)) => v.parse().unwrap_or_else(|_| usage()),
+                    (None, _) => 600.0,
+                    _ => usage(),
+                };
+                udp_sink(addr, seconds);
                 return;
             }
             "--calibrate" => {
@@ -366,6 +381,27 @@ fn sink(addr: SocketAddr, seconds: f64) {
             });
         }
     });
+}
+
+/// A UDP sink on loopback, standing in for the X-Ray daemon: reads and
+/// discards datagrams for `seconds` at most, then prints how many it got.
+fn udp_sink(addr: SocketAddr, seconds: f64) {
+    if !addr.ip().is_loopback() {
+        eprintln!("refusing {addr}: the sink only listens on loopback addresses");
+        std::process::exit(2);
+    }
+    let socket = std::net::UdpSocket::bind(addr).expect("bind UDP sink");
+    println!("{}", socket.local_addr().expect("sink address"));
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut buffer = vec![0u8; 65_536];
+    let mut datagrams = 0u64;
+    while Instant::now() < deadline {
+        if socket.recv(&mut buffer).is_ok() {
+            datagrams += 1;
+        }
+    }
+    eprintln!("udp sink: {datagrams} datagrams");
 }
 
 /// Milliseconds a fixed single-threaded workload takes on this core: on a

@@ -50,6 +50,7 @@ pub mod env {
     pub const EMF_DIMENSIONS: &str = "MCPSHIP_EMF_DIMENSIONS";
     pub const TRACES_EXPORTER: &str = "MCPSHIP_TRACES_EXPORTER";
     pub const TRACES_SAMPLER_RATIO: &str = "MCPSHIP_TRACES_SAMPLER_RATIO";
+    pub const TRACES_PER_SECOND: &str = "MCPSHIP_TRACES_PER_SECOND";
     /// The OpenTelemetry standard variable, read as every OTel SDK reads it.
     pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
     pub const XRAY_DAEMON_ADDRESS: &str = "MCPSHIP_XRAY_DAEMON_ADDRESS";
@@ -91,6 +92,15 @@ pub const DEFAULT_SERVICE_NAME: &str = "mcpship";
 pub const DEFAULT_EMF_NAMESPACE: &str = "MCPShip";
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 pub const DEFAULT_XRAY_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+/// Share of new traces recorded beyond the per-second floor: X-Ray's default
+/// fixed rate. Every request traced costs CPU and, in X-Ray, money (billed
+/// per trace recorded); 1.0 is a setting for debugging or low traffic.
+pub const DEFAULT_TRACES_SAMPLER_RATIO: f64 = 0.05;
+/// New traces recorded each second before the ratio applies (X-Ray's
+/// default reservoir).
+pub const DEFAULT_TRACES_PER_SECOND: u32 = 1;
+/// Most new traces a second the floor may ask for.
+pub const MAX_TRACES_PER_SECOND: u32 = 100_000;
 /// CloudWatch allows 30 dimensions per set; `Service` and `Tool` take two.
 pub const MAX_EMF_EXTRA_DIMENSIONS: usize = 28;
 
@@ -308,10 +318,16 @@ pub struct ServeConfig {
     #[arg(long, env = env::TRACES_EXPORTER, value_enum, default_value_t = TracesExporter::None)]
     pub traces_exporter: TracesExporter,
 
-    /// Share of new traces to record (0.0 to 1.0). Requests that arrive with
-    /// a sampling decision (traceparent, X-Amzn-Trace-Id Sampled=) keep it.
-    #[arg(long, env = env::TRACES_SAMPLER_RATIO, default_value_t = 1.0)]
+    /// Share of new traces to record (0.0 to 1.0) beyond the first
+    /// `--traces-per-second` of each second. Requests that arrive with a
+    /// sampling decision (traceparent, X-Amzn-Trace-Id Sampled=) keep it.
+    #[arg(long, env = env::TRACES_SAMPLER_RATIO, default_value_t = DEFAULT_TRACES_SAMPLER_RATIO)]
     pub traces_sampler_ratio: f64,
+
+    /// New traces recorded each second whatever the ratio, so a quiet
+    /// service still has traces (X-Ray's default rule: 1 a second, then 5 %).
+    #[arg(long, env = env::TRACES_PER_SECOND, default_value_t = DEFAULT_TRACES_PER_SECOND)]
+    pub traces_per_second: u32,
 
     /// OTLP/HTTP collector base URL; spans are posted to `<base>/v1/traces`.
     #[arg(long, env = env::OTLP_ENDPOINT, default_value = DEFAULT_OTLP_ENDPOINT)]
@@ -400,7 +416,8 @@ impl Default for ServeConfig {
             emf_namespace: DEFAULT_EMF_NAMESPACE.into(),
             emf_dimensions: Vec::new(),
             traces_exporter: TracesExporter::None,
-            traces_sampler_ratio: 1.0,
+            traces_sampler_ratio: DEFAULT_TRACES_SAMPLER_RATIO,
+            traces_per_second: DEFAULT_TRACES_PER_SECOND,
             otlp_endpoint: DEFAULT_OTLP_ENDPOINT.into(),
             xray_daemon_address: None,
         }
@@ -722,6 +739,13 @@ impl ServeConfig {
                 env::EMF_DIMENSIONS,
                 &shown,
                 format!("at most {MAX_EMF_EXTRA_DIMENSIONS} extra dimensions (CloudWatch allows 30 per set, Service and Tool take two)"),
+            ));
+        }
+        if self.traces_per_second > MAX_TRACES_PER_SECOND {
+            errors.push(error(
+                env::TRACES_PER_SECOND,
+                self.traces_per_second,
+                format!("at most {MAX_TRACES_PER_SECOND}; for every request use MCPSHIP_TRACES_SAMPLER_RATIO=1.0"),
             ));
         }
         if !(0.0..=1.0).contains(&self.traces_sampler_ratio) {

@@ -34,10 +34,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     events,
-    http::header_names::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID},
+    http::header_names::{MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID},
     state::ChangeFeed,
     telemetry::{
-        HttpSpan, Telemetry, TraceIdHex,
+        HttpSpan, Telemetry, TraceIdHex, json_log,
         metrics::{McpOutcome, ToolOutcome, mcp},
         redact,
         spans::{self, InSpan, Span, SpanKind},
@@ -228,20 +228,140 @@ fn method_span(method: usize, context: &RequestContext<RoleServer>) -> Option<Sp
         ),
     };
     if let Some(record) = span.record() {
+        record.attributes.reserve(5);
         record.add("mcp.method", mcp::METHODS[method]);
         for (name, key) in [
+            (MCP_NAME, "mcp.name"),
             (MCP_PROTOCOL_VERSION, "mcp.protocol_version"),
-            (MCP_SESSION_ID, "mcp.session_id"),
         ] {
             if let Some(value) = header(&name) {
                 record.add(key, value.clone());
             }
+        }
+        // A sealed id (`S.kid.sealed`) is recorded as its local part `S`.
+        if let Some(session) = header(&MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|id| id.split('.').next())
+        {
+            record.add("mcp.session_id", session.to_owned());
         }
         if let Some(id) = parts.and_then(|p| p.extensions.get::<RequestIdExt>()) {
             record.add("request_id", id.0.clone());
         }
     }
     Some(span)
+}
+
+/// The `tool.*` log events of one call. Written as JSON lines directly when
+/// the runtime's JSON log layer is the subscriber, else as `tracing` events
+/// with the same fields in the same order.
+struct ToolEvent<'a> {
+    tool: &'a str,
+    session_id: Option<&'a str>,
+    request_id: Option<&'a str>,
+    trace_id: Option<&'a str>,
+}
+
+impl ToolEvent<'_> {
+    fn line(&self, line: &mut json_log::Line<'_>, event: &str) {
+        line.str("message", event);
+        line.str("event", event);
+        line.str("tool", self.tool);
+        line.opt_str("session_id", self.session_id);
+        line.opt_str("request_id", self.request_id);
+        line.opt_str("trace_id", self.trace_id);
+    }
+
+    fn invoked(&self, arguments: Option<&str>) {
+        if tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO) {
+            self.write_invoked(json_log::direct(), arguments);
+        }
+    }
+
+    fn succeeded(&self, duration_ms: f64) {
+        if tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO) {
+            self.write_succeeded(json_log::direct(), duration_ms);
+        }
+    }
+
+    fn failed(&self, duration_ms: f64, error_class: &str, error: Option<&str>) {
+        if tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN) {
+            self.write_failed(json_log::direct(), duration_ms, error_class, error);
+        }
+    }
+
+    fn write_invoked(&self, direct: Option<&json_log::LineOutput>, arguments: Option<&str>) {
+        match direct {
+            Some(output) => {
+                json_log::Line::write(output, tracing::Level::INFO, "mcpship::tool", |line| {
+                    self.line(line, events::TOOL_INVOKED);
+                    line.opt_str("arguments", arguments);
+                });
+            }
+            None => tracing::info!(
+                target: "mcpship::tool",
+                message = events::TOOL_INVOKED,
+                event = events::TOOL_INVOKED,
+                tool = self.tool,
+                session_id = self.session_id,
+                request_id = self.request_id,
+                trace_id = self.trace_id,
+                arguments,
+            ),
+        }
+    }
+
+    fn write_succeeded(&self, direct: Option<&json_log::LineOutput>, duration_ms: f64) {
+        match direct {
+            Some(output) => {
+                json_log::Line::write(output, tracing::Level::INFO, "mcpship::tool", |line| {
+                    self.line(line, events::TOOL_SUCCEEDED);
+                    line.number("duration_ms", duration_ms);
+                });
+            }
+            None => tracing::info!(
+                target: "mcpship::tool",
+                message = events::TOOL_SUCCEEDED,
+                event = events::TOOL_SUCCEEDED,
+                tool = self.tool,
+                session_id = self.session_id,
+                request_id = self.request_id,
+                trace_id = self.trace_id,
+                duration_ms,
+            ),
+        }
+    }
+
+    fn write_failed(
+        &self,
+        direct: Option<&json_log::LineOutput>,
+        duration_ms: f64,
+        error_class: &str,
+        error: Option<&str>,
+    ) {
+        match direct {
+            Some(output) => {
+                json_log::Line::write(output, tracing::Level::WARN, "mcpship::tool", |line| {
+                    self.line(line, events::TOOL_FAILED);
+                    line.number("duration_ms", duration_ms);
+                    line.str("error_class", error_class);
+                    line.opt_str("error", error);
+                });
+            }
+            None => tracing::warn!(
+                target: "mcpship::tool",
+                message = events::TOOL_FAILED,
+                event = events::TOOL_FAILED,
+                tool = self.tool,
+                session_id = self.session_id,
+                request_id = self.request_id,
+                trace_id = self.trace_id,
+                duration_ms,
+                error_class,
+                error,
+            ),
+        }
+    }
 }
 
 impl<H: ServerHandler> ServerHandler for Instrumented<H> {
@@ -262,10 +382,9 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             let mut span = Span::child(parent.context(), tool.clone(), SpanKind::Internal);
             if let Some(record) = span.record() {
                 record.name_prefix = "tool.";
-                record.attributes.reserve(4);
+                record.attributes.reserve(3);
                 record.add("mcp.method", "tools/call");
                 record.add("mcp.tool", tool.clone());
-                record.add("tool", tool.clone());
             }
             span
         });
@@ -280,16 +399,13 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
         let arguments = (telemetry.log_arguments()
             && tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO))
         .then(|| redact::arguments_for_log(request.arguments.as_ref()));
-        tracing::info!(
-            target: "mcpship::tool",
-            message = events::TOOL_INVOKED,
-            event = events::TOOL_INVOKED,
-            tool = &*tool,
+        let event = ToolEvent {
+            tool: &tool,
             session_id,
             request_id,
-            trace_id = trace_text,
-            arguments = arguments.as_deref(),
-        );
+            trace_id: trace_text,
+        };
+        event.invoked(arguments.as_deref());
         let started = Instant::now();
         let result = match &tool_span {
             Some(span) => InSpan::new(self.inner.call_tool(request, context), span.context()).await,
@@ -327,7 +443,7 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             series.record(outcome, took);
             if let Some(emf) = telemetry.emf() {
                 let failed = !matches!(outcome, ToolOutcome::Ok | ToolOutcome::Cancelled);
-                emf.write(series.label(), took, failed, trace_text, request_id);
+                emf.record(series.label(), took, failed);
             }
         }
         if let Some(mut span) = tool_span.take() {
@@ -342,28 +458,10 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             span.end();
         }
         match failure {
-            None => tracing::info!(
-                target: "mcpship::tool",
-                message = events::TOOL_SUCCEEDED,
-                event = events::TOOL_SUCCEEDED,
-                tool = &*tool,
-                session_id,
-                request_id,
-                trace_id = trace_text,
-                duration_ms,
-            ),
-            Some((_, error_class, error)) => tracing::warn!(
-                target: "mcpship::tool",
-                message = events::TOOL_FAILED,
-                event = events::TOOL_FAILED,
-                tool = &*tool,
-                session_id,
-                request_id,
-                trace_id = trace_text,
-                duration_ms,
-                error_class,
-                error,
-            ),
+            None => event.succeeded(duration_ms),
+            Some((_, error_class, error)) => {
+                event.failed(duration_ms, error_class, error.as_deref());
+            }
         }
         let mcp_outcome = match outcome {
             ToolOutcome::Ok | ToolOutcome::ToolError => McpOutcome::Ok,
@@ -703,5 +801,62 @@ async fn forward(
                 Err(_) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::telemetry::json_log::{LineOutput, tests::raw};
+
+    /// The keys and values of each line, the timestamp left out.
+    fn fields(text: &str) -> Vec<Vec<(String, serde_json::Value)>> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(l).unwrap();
+                // Key order as written (serde_json's map keeps it here only
+                // with preserve_order; compare positions in the text).
+                let mut keys: Vec<(usize, String)> = v
+                    .keys()
+                    .map(|k| (l.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+                    .collect();
+                keys.sort();
+                keys.into_iter()
+                    .filter(|(_, k)| k != "timestamp")
+                    .map(|(_, k)| (k.clone(), v[&k].clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tool_events_are_the_same_lines_written_directly_or_through_tracing() {
+        let event = ToolEvent {
+            tool: "get_\"document\"",
+            session_id: None,
+            request_id: Some("req-1"),
+            trace_id: Some("5759e988bd862e3fe1be46a994272793"),
+        };
+        let emit = |direct: Option<&LineOutput>| {
+            event.write_invoked(direct, Some("{\"id\":\"a\"}"));
+            event.write_succeeded(direct, 0.153);
+            event.write_failed(direct, 2.5, "tool_error", Some("bad\nquery"));
+        };
+        let memory: Arc<Mutex<Vec<u8>>> = Arc::default();
+        emit(Some(&LineOutput::Memory(memory.clone())));
+        let direct = String::from_utf8(memory.lock().unwrap().clone()).unwrap();
+        let traced = raw(|| emit(None));
+        assert_eq!(fields(&direct), fields(&traced), "{direct}\n{traced}");
+        // Byte for byte, apart from the time.
+        let strip = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| l[l.find("\"level\"").unwrap()..].to_owned())
+                .collect()
+        };
+        assert_eq!(strip(&direct), strip(&traced));
+        assert_eq!(fields(&direct).len(), 3);
     }
 }

@@ -224,7 +224,7 @@ where
             stream_limits.clone(),
             readiness,
             Scrape {
-                telemetry,
+                telemetry: telemetry.clone(),
                 lifecycle: lifecycle.clone(),
                 sessions: Some(sessions),
                 state: state.redis.as_ref().map(|redis| redis.health().clone()),
@@ -356,6 +356,7 @@ where
             tracing::warn!("drain deadline reached with connections still open; closing them");
         }
         lifecycle.advance(Phase::Stopped);
+        telemetry.flush();
         tracing::info!("stopped");
         Ok(())
     }

@@ -16,7 +16,7 @@ pub async fn serve_stdio_with<H: ServerHandler>(
     handler: H,
     telemetry: Telemetry,
 ) -> anyhow::Result<()> {
-    let running = Instrumented::new(handler, telemetry)
+    let running = Instrumented::new(handler, telemetry.clone())
         .serve(rmcp::transport::stdio())
         .await?;
     tracing::info!("serving MCP on stdio");
@@ -25,5 +25,6 @@ pub async fn serve_stdio_with<H: ServerHandler>(
         result = running.waiting() => { result?; }
         () = crate::lifecycle::shutdown_signal() => cancel.cancel(),
     }
+    telemetry.flush();
     Ok(())
 }

@@ -29,12 +29,12 @@ use std::{
     time::Instant,
 };
 
-use super::header_names::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use super::header_names::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use crate::{
     events,
     instrument::RequestIdExt,
     telemetry::{
-        HttpSpan, Principal, Telemetry, TraceIdHex,
+        HttpSpan, Principal, Telemetry, TraceIdHex, json_log,
         metrics::http_method_index,
         spans::{self, AttrValue, SpanKind, SpanRecord},
         trace::{self, RemoteParent, TraceIdText},
@@ -78,12 +78,26 @@ pub struct AccessLog<S> {
     telemetry: Telemetry,
 }
 
-fn is_stream<B>(request: &Request<B>) -> bool {
-    request.method() == Method::GET
-        || request
-            .headers()
-            .get(&MCP_METHOD)
-            .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
+/// The MCP headers of a 2026-07-28 request, looked up once for the stream
+/// check, the log line and the span.
+struct McpHeaders {
+    method: Option<HeaderValue>,
+    name: Option<HeaderValue>,
+    protocol_version: Option<HeaderValue>,
+}
+
+impl McpHeaders {
+    fn of(headers: &http::HeaderMap) -> Self {
+        Self {
+            method: headers.get(&MCP_METHOD).cloned(),
+            name: headers.get(&MCP_NAME).cloned(),
+            protocol_version: headers.get(&MCP_PROTOCOL_VERSION).cloned(),
+        }
+    }
+}
+
+fn is_stream(method: &Method, mcp_method: Option<&HeaderValue>) -> bool {
+    method == Method::GET || mcp_method.is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
 }
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for AccessLog<S>
@@ -123,11 +137,73 @@ pub struct Record {
     span: Option<TracedRequest>,
 }
 
-/// The HTTP span: its shared context and the record it becomes if sampled.
+/// The HTTP span: its shared context and what its record needs from the
+/// request. The record itself is built only if the trace is sampled, at the
+/// end (the message's `_meta.traceparent` may still change the decision), so
+/// an unsampled request keeps a few shared header values and nothing else.
 #[derive(Debug)]
 struct TracedRequest {
     span: HttpSpan,
-    record: Box<SpanRecord>,
+    start: u64,
+    method: Method,
+    host: Option<HeaderValue>,
+    uri: Uri,
+    user_agent: Option<HeaderValue>,
+    mcp_method: Option<HeaderValue>,
+}
+
+impl TracedRequest {
+    /// The span record, at the end of a sampled request.
+    fn record(
+        self,
+        cx: spans::SpanContext,
+        parent: Option<(u64, bool)>,
+        status: u16,
+        bytes: u64,
+    ) -> SpanRecord {
+        let (name, method): (&'static str, AttrValue) = match self.method {
+            Method::POST => ("POST /mcp", "POST".into()),
+            Method::GET => ("GET /mcp", "GET".into()),
+            Method::DELETE => ("DELETE /mcp", "DELETE".into()),
+            ref other => ("HTTP /mcp", other.to_string().into()),
+        };
+        let mut record = SpanRecord::new(cx, parent, name, SpanKind::Server);
+        record.start = self.start;
+        record.attributes.reserve(10);
+        record.add("http.request.method", method);
+        // Server spans name the scheme, host and path (`url.full` is for
+        // clients); TLS ends at the load balancer, so the scheme here is http.
+        record.add("url.scheme", "http");
+        if let Some(host) = self.host {
+            record.add("server.address", host);
+        }
+        let path = self.uri.path();
+        record.add(
+            "url.path",
+            if path == "/mcp" {
+                AttrValue::from("/mcp")
+            } else {
+                AttrValue::from(path.to_owned())
+            },
+        );
+        record.add("http.route", "/mcp");
+        if let Some(agent) = self.user_agent {
+            record.add("user_agent.original", agent);
+        }
+        // What the request is for, when the client said so in a header. The
+        // rest of the MCP context (name, version, session, request id) is on
+        // the method's span below this one, said once.
+        if let Some(method) = self.mcp_method {
+            record.add("mcp.method", method);
+        }
+        record.add("http.response.status_code", i64::from(status));
+        record.add(
+            "http.response.body.size",
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        );
+        record.error = status >= 500;
+        record
+    }
 }
 
 #[derive(Debug)]
@@ -142,68 +218,23 @@ struct LogFields {
     remote: Option<RemoteParent>,
 }
 
-/// The HTTP server span of `request`. Its attributes are taken now, while
-/// the request is at hand (header values are shared, not copied); whether it
-/// is exported is known only at the end, since the message's
-/// `_meta.traceparent` may still change its trace.
-fn http_span<B>(request: &Request<B>, remote: Option<RemoteParent>) -> Option<TracedRequest> {
+/// The HTTP server span of `request`, with what its record will need.
+fn http_span<B>(
+    request: &Request<B>,
+    mcp: &McpHeaders,
+    remote: Option<RemoteParent>,
+) -> Option<TracedRequest> {
     let pipeline = spans::pipeline()?;
-    let span = HttpSpan::start(remote, &pipeline.sampler);
     let headers = request.headers();
-    let name = match *request.method() {
-        Method::POST => "POST /mcp",
-        Method::GET => "GET /mcp",
-        Method::DELETE => "DELETE /mcp",
-        _ => "HTTP /mcp",
-    };
-    let (cx, parent) = span.context();
-    let mut record = Box::new(SpanRecord::new(cx, parent, name, SpanKind::Server));
-    let method: AttrValue = match *request.method() {
-        Method::POST => "POST".into(),
-        Method::GET => "GET".into(),
-        Method::DELETE => "DELETE".into(),
-        ref other => other.to_string().into(),
-    };
-    record.attributes.reserve(12);
-    record.add("http.request.method", method);
-    // Server spans name the scheme, host and path (`url.full` is for
-    // clients); TLS ends at the load balancer, so the scheme here is http.
-    record.add("url.scheme", "http");
-    if let Some(host) = headers.get(http::header::HOST) {
-        record.add("server.address", host.clone());
-    }
-    let path = request.uri().path();
-    record.add(
-        "url.path",
-        if path == "/mcp" {
-            AttrValue::from("/mcp")
-        } else {
-            AttrValue::from(path.to_owned())
-        },
-    );
-    record.add("http.route", "/mcp");
-    for (header, key) in [
-        (http::header::USER_AGENT, "user_agent.original"),
-        (MCP_METHOD, "mcp.method"),
-        (MCP_NAME, "mcp.name"),
-        (MCP_PROTOCOL_VERSION, "mcp.protocol_version"),
-    ] {
-        if let Some(value) = headers.get(&header) {
-            record.add(key, value.clone());
-        }
-    }
-    // A sealed id (`S.kid.sealed`) is recorded as its local part `S`.
-    if let Some(session) = headers
-        .get(&MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|id| id.split('.').next())
-    {
-        record.add("mcp.session_id", session.to_owned());
-    }
-    if let Some(id) = request.extensions().get::<RequestIdExt>() {
-        record.add("request_id", id.0.clone());
-    }
-    Some(TracedRequest { span, record })
+    Some(TracedRequest {
+        span: HttpSpan::start(remote, &pipeline.sampler),
+        start: spans::unix_nanos(),
+        method: request.method().clone(),
+        host: headers.get(http::header::HOST).cloned(),
+        uri: request.uri().clone(),
+        user_agent: headers.get(http::header::USER_AGENT).cloned(),
+        mcp_method: mcp.method.clone(),
+    })
 }
 
 impl Record {
@@ -213,35 +244,40 @@ impl Record {
         if !log && !tracing && telemetry.metrics().is_none() {
             return None;
         }
-        let stream = is_stream(request);
+        let mcp = (log || tracing).then(|| McpHeaders::of(request.headers()));
+        let stream = match &mcp {
+            Some(mcp) => is_stream(request.method(), mcp.method.as_ref()),
+            None => is_stream(request.method(), request.headers().get(&MCP_METHOD)),
+        };
         if let Some(metrics) = telemetry.metrics() {
             metrics.request_started(stream);
         }
         let remote = (log || tracing)
             .then(|| trace::from_headers(request.headers()))
             .flatten();
-        let span = if tracing {
-            let traced = http_span(request, remote);
-            if let Some(traced) = &traced {
-                request.extensions_mut().insert(traced.span.clone());
+        let span = match &mcp {
+            Some(mcp) if tracing => {
+                let traced = http_span(request, mcp, remote);
+                if let Some(traced) = &traced {
+                    request.extensions_mut().insert(traced.span.clone());
+                }
+                traced
             }
-            traced
-        } else {
-            None
+            _ => None,
         };
-        let log = log.then(|| {
-            let headers = request.headers();
-            LogFields {
+        let log = match mcp {
+            Some(mcp) if log => Some(LogFields {
                 method: request.method().clone(),
                 uri: request.uri().clone(),
-                mcp_method: headers.get(&MCP_METHOD).cloned(),
-                mcp_name: headers.get(&MCP_NAME).cloned(),
-                protocol_version: headers.get(&MCP_PROTOCOL_VERSION).cloned(),
+                mcp_method: mcp.method,
+                mcp_name: mcp.name,
+                protocol_version: mcp.protocol_version,
                 request_id: request.extensions().get::<RequestIdExt>().cloned(),
                 principal: request.extensions().get::<Principal>().cloned(),
                 remote,
-            }
-        });
+            }),
+            _ => None,
+        };
         Some(Self {
             telemetry: telemetry.clone(),
             started: Instant::now(),
@@ -262,45 +298,82 @@ impl Drop for Record {
             metrics.request_finished(self.method_index, self.status, self.stream, took);
         }
         let trace_id = match self.span.take() {
-            Some(TracedRequest { span, mut record }) => {
-                let (cx, parent) = span.context();
+            Some(traced) => {
+                let (cx, parent) = traced.span.context();
                 if cx.sampled {
-                    record.trace_id = cx.trace_id;
-                    (record.parent_span_id, record.parent_is_remote) = parent.unwrap_or((0, false));
-                    record.add("http.response.status_code", i64::from(self.status));
-                    record.add(
-                        "http.response.body.size",
-                        i64::try_from(self.bytes).unwrap_or(i64::MAX),
-                    );
-                    record.error = self.status >= 500;
+                    let mut record = traced.record(cx, parent, self.status, self.bytes);
                     record.end = spans::unix_nanos();
-                    spans::export(*record);
+                    spans::export(record);
                 }
                 Some(cx.trace_id)
             }
             None => self.log.as_ref().and_then(|l| l.remote).map(|r| r.trace_id),
         };
-        let Some(log) = &self.log else { return };
-        fn text(v: &Option<HeaderValue>) -> Option<&str> {
-            v.as_ref().and_then(|v| v.to_str().ok())
+        if let Some(log) = &self.log {
+            write_line(
+                json_log::direct(),
+                log,
+                self.status,
+                self.bytes,
+                took,
+                trace_id,
+            );
         }
-        let trace_id = trace_id.map(|t| TraceIdHex(t).text());
-        tracing::info!(
+    }
+}
+
+/// The access-log line: written directly when the runtime's JSON log layer is
+/// the subscriber, else as a `tracing` event with the same fields in order.
+fn write_line(
+    direct: Option<&json_log::LineOutput>,
+    log: &LogFields,
+    status: u16,
+    bytes: u64,
+    took: std::time::Duration,
+    trace_id: Option<u128>,
+) {
+    fn text(v: &Option<HeaderValue>) -> Option<&str> {
+        v.as_ref().and_then(|v| v.to_str().ok())
+    }
+    let trace_id = trace_id.map(|t| TraceIdHex(t).text());
+    let trace_id = trace_id.as_ref().map(TraceIdText::as_str);
+    let duration_ms = events::millis(took);
+    let request_id = log.request_id.as_ref().map(RequestIdExt::as_str);
+    let principal = log.principal.as_ref().map(|p| &*p.0);
+    match direct {
+        Some(output) => {
+            json_log::Line::write(output, tracing::Level::INFO, "mcpship::access", |line| {
+                line.str("message", events::HTTP_REQUEST);
+                line.str("event", events::HTTP_REQUEST);
+                line.str("http.method", log.method.as_str());
+                line.str("http.path", log.uri.path());
+                line.number("http.status", status);
+                line.number("duration_ms", duration_ms);
+                line.number("bytes", bytes);
+                line.opt_str("mcp.method", text(&log.mcp_method));
+                line.opt_str("mcp.name", text(&log.mcp_name));
+                line.opt_str("mcp.protocol_version", text(&log.protocol_version));
+                line.opt_str("request_id", request_id);
+                line.opt_str("trace_id", trace_id);
+                line.opt_str("principal", principal);
+            });
+        }
+        None => tracing::info!(
             target: "mcpship::access",
             message = events::HTTP_REQUEST,
             event = events::HTTP_REQUEST,
             http.method = log.method.as_str(),
             http.path = log.uri.path(),
-            http.status = self.status,
-            duration_ms = events::millis(took),
-            bytes = self.bytes,
+            http.status = status,
+            duration_ms,
+            bytes,
             mcp.method = text(&log.mcp_method),
             mcp.name = text(&log.mcp_name),
             mcp.protocol_version = text(&log.protocol_version),
-            request_id = log.request_id.as_ref().map(RequestIdExt::as_str),
-            trace_id = trace_id.as_ref().map(TraceIdText::as_str),
-            principal = log.principal.as_ref().map(|p| &*p.0),
-        );
+            request_id,
+            trace_id,
+            principal,
+        ),
     }
 }
 
@@ -444,6 +517,42 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_line_is_the_same_written_directly_or_through_tracing() {
+        use std::sync::{Arc, Mutex};
+
+        use crate::telemetry::json_log::{LineOutput, tests::raw};
+        let log = LogFields {
+            method: Method::POST,
+            uri: Uri::from_static("/mcp"),
+            mcp_method: Some(HeaderValue::from_static("tools/call")),
+            mcp_name: None,
+            protocol_version: Some(HeaderValue::from_static("2026-07-28")),
+            request_id: Some(RequestIdExt(HeaderValue::from_static("req-7"))),
+            principal: Some(Principal("alice".into())),
+            remote: None,
+        };
+        let took = std::time::Duration::from_micros(1234);
+        let memory: Arc<Mutex<Vec<u8>>> = Arc::default();
+        write_line(
+            Some(&LineOutput::Memory(memory.clone())),
+            &log,
+            200,
+            42,
+            took,
+            Some(7),
+        );
+        let direct = String::from_utf8(memory.lock().unwrap().clone()).unwrap();
+        let traced = raw(|| write_line(None, &log, 200, 42, took, Some(7)));
+        let strip = |line: &str| line[line.find("\"level\"").unwrap()..].to_owned();
+        assert_eq!(strip(&direct), strip(&traced));
+        let v: serde_json::Value = serde_json::from_str(&direct).unwrap();
+        assert_eq!(v["duration_ms"], 1.234);
+        assert_eq!(v["trace_id"], "00000000000000000000000000000007");
+        assert_eq!(v["principal"], "alice");
+        assert!(v.get("mcp.name").is_none());
     }
 
     #[tokio::test]

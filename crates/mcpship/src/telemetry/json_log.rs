@@ -15,6 +15,13 @@
 //! output in one piece. Numbers stay numbers; `Debug` and `Display` values
 //! (`%x`, `?x`, a formatted message) become JSON strings, escaped as they are
 //! written.
+//!
+//! The runtime's per-request lines (the access log, the `tool.*` events) are
+//! written straight into a line with [`Line`] when this layer is the process's
+//! subscriber ([`direct`]), after the usual `tracing::enabled!` check of their
+//! target and level: the same bytes, without dispatching a `tracing` event
+//! through the subscriber and visiting its fields (about half of a line's
+//! cost). Under any other subscriber they are ordinary `tracing` events.
 
 use std::{
     cell::{Cell, RefCell},
@@ -38,6 +45,9 @@ pub enum LineOutput {
     Sink(LogSink),
     /// Straight to stderr, one `write_all` a line (commands, tests).
     Stderr,
+    /// Into memory, for tests.
+    #[cfg(test)]
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
 impl LineOutput {
@@ -48,6 +58,8 @@ impl LineOutput {
                 // Nothing useful can be done about a failed log write.
                 let _ = std::io::stderr().write_all(line);
             }
+            #[cfg(test)]
+            Self::Memory(memory) => memory.lock().unwrap().extend_from_slice(line),
         }
     }
 }
@@ -69,7 +81,89 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
 }
 
+static DIRECT: std::sync::OnceLock<LineOutput> = std::sync::OnceLock::new();
+
+/// Records that this layer, writing to `output`, is the global subscriber's
+/// JSON log layer.
+pub(crate) fn set_direct(output: LineOutput) {
+    let _ = DIRECT.set(output);
+}
+
+/// Where hand-written lines go, when this layer is the process's log layer.
+pub fn direct() -> Option<&'static LineOutput> {
+    DIRECT.get()
+}
+
+/// A line written by hand in the layout of [`format_line`]: timestamp and
+/// level, the fields in the order given, then the target. Keys must be plain
+/// (letters, digits, `.`, `_`): they are written as they are.
+pub struct Line<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Line<'_> {
+    /// Builds a line at `level` with `fill` and writes it to `output`.
+    pub fn write(
+        output: &LineOutput,
+        level: tracing::Level,
+        target: &str,
+        fill: impl FnOnce(&mut Line<'_>),
+    ) {
+        LINE.with(|buffer| {
+            let mut owned;
+            let mut borrowed;
+            let out: &mut Vec<u8> = match buffer.try_borrow_mut() {
+                Ok(b) => {
+                    borrowed = b;
+                    &mut borrowed
+                }
+                Err(_) => {
+                    owned = Vec::with_capacity(512);
+                    &mut owned
+                }
+            };
+            out.clear();
+            out.extend_from_slice(b"{\"timestamp\":\"");
+            write_timestamp(out, SystemTime::now());
+            out.extend_from_slice(b"\",\"level\":\"");
+            out.extend_from_slice(level.as_str().as_bytes());
+            out.push(b'"');
+            fill(&mut Line { out: &mut *out });
+            out.extend_from_slice(b",\"target\":");
+            write_str(out, target);
+            out.extend_from_slice(b"}\n");
+            output.write(out);
+        });
+    }
+
+    fn key(&mut self, key: &str) {
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A text field.
+    pub fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_str(self.out, value);
+    }
+
+    /// A text field, left out when `None` (as `tracing` leaves out `None`).
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.str(key, value);
+        }
+    }
+
+    /// A number field.
+    pub fn number(&mut self, key: &str, value: impl serde::Serialize) {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut *self.out, &value);
+    }
+}
+
 impl<S: Subscriber> Layer<S> for JsonLogLayer {
+    // Only events reach this layer (its filter refuses spans).
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         LINE.with(|line| match line.try_borrow_mut() {
             Ok(mut line) => {
@@ -205,8 +299,13 @@ impl Visit for Fields<'_> {
 
 /// Writes `s` as a JSON string, quotes included.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_text(out, s.as_bytes());
+}
+
+/// [`write_str`] for bytes that are valid UTF-8 (checked by the caller).
+pub fn write_text(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
-    escape_into(out, s);
+    escape_into(out, text);
     out.push(b'"');
 }
 
@@ -215,7 +314,7 @@ struct Escaping<'a>(&'a mut Vec<u8>);
 
 impl fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
+        escape_into(self.0, s.as_bytes());
         Ok(())
     }
 }
@@ -254,46 +353,52 @@ const fn needs_escape(word: u64) -> bool {
     (below_space | quote | backslash) & HIGH != 0
 }
 
-/// Copies `s` escaped; runs without escapes (non-ASCII included) in one go,
-/// skipped eight bytes at a time.
-fn escape_into(out: &mut Vec<u8>, s: &str) {
+/// Copies `bytes` escaped. Text is checked eight bytes at a time, the last
+/// few one by one, so a string with nothing to escape (the usual case) is a
+/// check per word and one copy.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    let clean = tail.iter().all(|&b| ESCAPE[usize::from(b)] == 0)
+        && words
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .all(|w| !needs_escape(w));
+    if clean {
+        out.extend_from_slice(bytes);
+    } else {
+        escape_slow(out, bytes);
+    }
+}
+
+/// Byte by byte, for text that has something to escape.
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if !needs_escape(word) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate() {
         let escape = ESCAPE[usize::from(b)];
-        if escape != 0 {
-            out.extend_from_slice(&bytes[start..i]);
-            if escape == b'u' {
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 0xf)],
-                ]);
-            } else {
-                out.extend_from_slice(&[b'\\', escape]);
-            }
-            start = i + 1;
+        if escape == 0 {
+            continue;
         }
-        i += 1;
+        out.extend_from_slice(&bytes[start..i]);
+        if escape == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', escape]);
+        }
+        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::{
         io,
         sync::{Arc, Mutex},
@@ -304,8 +409,8 @@ mod tests {
 
     use super::*;
 
-    /// The lines `log` emits, as written.
-    fn raw(log: impl FnOnce()) -> String {
+    /// The lines `log` emits through a subscriber with this layer, as written.
+    pub(crate) fn raw(log: impl FnOnce()) -> String {
         let lines: Arc<Mutex<Vec<u8>>> = Arc::default();
         struct Collect(Arc<Mutex<Vec<u8>>>);
         impl<S: Subscriber> Layer<S> for Collect {

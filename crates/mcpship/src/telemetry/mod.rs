@@ -126,6 +126,14 @@ impl Telemetry {
         self.0.tracing
     }
 
+    /// Writes what waits in memory (partial EMF lines); the server calls it
+    /// when it stops.
+    pub fn flush(&self) {
+        if let Some(emf) = self.emf() {
+            emf.flush();
+        }
+    }
+
     /// Whether tool arguments (redacted) are logged.
     pub fn log_arguments(&self) -> bool {
         self.0.log_arguments
@@ -242,16 +250,26 @@ pub(crate) fn install(
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let logs = match (json, sink) {
-        (true, Some(sink)) => json_layer(filter, json_log::LineOutput::Sink(sink)),
-        (true, None) => json_layer(filter, json_log::LineOutput::Stderr),
-        (false, Some(sink)) => text_layer(filter, sink),
-        (false, None) => text_layer(filter, std::io::stderr),
+    let json_output = json.then(|| match &sink {
+        Some(sink) => json_log::LineOutput::Sink(sink.clone()),
+        None => json_log::LineOutput::Stderr,
+    });
+    let logs = match (&json_output, sink) {
+        (Some(output), _) => json_layer(filter, output.clone()),
+        (None, Some(sink)) => text_layer(filter, sink),
+        (None, None) => text_layer(filter, std::io::stderr),
     };
     let mut layers = vec![logs];
     layers.extend(extra);
     // Already initialised (tests, or a host application): keep the first.
-    let _ = tracing_subscriber::registry().with(layers).try_init();
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+        && let Some(output) = json_output
+    {
+        json_log::set_direct(output);
+    }
 }
 
 fn log_filter(

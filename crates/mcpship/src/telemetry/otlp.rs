@@ -44,6 +44,10 @@ fn varint_len(mut n: u64) -> usize {
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    if n < 0x80 {
+        out.push(n as u8);
+        return;
+    }
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -78,7 +82,7 @@ fn put_header(out: &mut Vec<u8>, field: u32, len: usize) {
 fn any_value_len(value: &AttrValue) -> usize {
     match value {
         AttrValue::Str(_) | AttrValue::Header(_) | AttrValue::Shared(_) => {
-            field_len(1, value.as_str().unwrap_or_default().len())
+            field_len(1, value.text_bytes().map_or(0, <[u8]>::len))
         }
         AttrValue::Bool(_) => 2,
         AttrValue::I64(n) => 1 + varint_len(*n as u64),
@@ -89,7 +93,7 @@ fn any_value_len(value: &AttrValue) -> usize {
 fn put_any_value(out: &mut Vec<u8>, value: &AttrValue) {
     match value {
         AttrValue::Str(_) | AttrValue::Header(_) | AttrValue::Shared(_) => {
-            put_bytes(out, 1, value.as_str().unwrap_or_default().as_bytes());
+            put_bytes(out, 1, value.text_bytes().unwrap_or_default());
         }
         AttrValue::Bool(b) => {
             put_key(out, 2, VARINT);
@@ -107,14 +111,15 @@ fn put_any_value(out: &mut Vec<u8>, value: &AttrValue) {
     }
 }
 
-fn key_value_len(key: &str, value: &AttrValue) -> usize {
-    field_len(1, key.len()) + field_len(2, any_value_len(value))
+fn key_value_len(key: &str, value_len: usize) -> usize {
+    field_len(1, key.len()) + field_len(2, value_len)
 }
 
 fn put_key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &AttrValue) {
-    put_header(out, field, key_value_len(key, value));
+    let value_len = any_value_len(value);
+    put_header(out, field, key_value_len(key, value_len));
     put_bytes(out, 1, key.as_bytes());
-    put_header(out, 2, any_value_len(value));
+    put_header(out, 2, value_len);
     put_any_value(out, value);
 }
 
@@ -152,7 +157,7 @@ fn span_len(span: &SpanRecord) -> usize {
     len += 1 + varint_len(kind_number(span.kind));
     len += 2 * (1 + 8);
     for (key, value) in &span.attributes {
-        len += field_len(9, key_value_len(key, value));
+        len += field_len(9, key_value_len(key, any_value_len(value)));
     }
     if span.error {
         len += field_len(15, status_len(span));

@@ -99,7 +99,8 @@ impl SpanKind {
 pub enum AttrValue {
     /// Text.
     Str(Cow<'static, str>),
-    /// Text from a request header, shared rather than copied.
+    /// Text from a request header, shared rather than copied; only visible
+    /// ASCII (see `From<HeaderValue>`), so its bytes are valid text.
     Header(HeaderValue),
     /// Text shared with other spans and the logs (a tool's name).
     Shared(Arc<str>),
@@ -112,8 +113,17 @@ pub enum AttrValue {
 }
 
 impl AttrValue {
-    /// The text of a textual value (header bytes that are not visible ASCII
-    /// read as empty).
+    /// The bytes of a textual value, valid UTF-8, without checking again.
+    pub fn text_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Self::Str(s) => Some(s.as_bytes()),
+            Self::Header(h) => Some(h.as_bytes()),
+            Self::Shared(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The text of a textual value.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::Str(s) => Some(s),
@@ -143,8 +153,16 @@ impl From<Arc<str>> for AttrValue {
 }
 
 impl From<HeaderValue> for AttrValue {
+    /// Shared when the value is visible ASCII (checked once, here); other
+    /// bytes (obs-text) become text with replacement characters.
     fn from(h: HeaderValue) -> Self {
-        Self::Header(h)
+        if h.to_str().is_ok() {
+            Self::Header(h)
+        } else {
+            Self::Str(Cow::Owned(
+                String::from_utf8_lossy(h.as_bytes()).into_owned(),
+            ))
+        }
     }
 }
 
@@ -396,7 +414,7 @@ pub(crate) fn count_dropped(n: u64) {
 #[derive(Debug)]
 pub struct Span {
     cx: SpanContext,
-    record: Option<Box<SpanRecord>>,
+    record: Option<SpanRecord>,
 }
 
 impl Span {
@@ -407,14 +425,9 @@ impl Span {
             span_id: new_span_id(),
             sampled: parent.sampled,
         };
-        let record = parent.sampled.then(|| {
-            Box::new(SpanRecord::new(
-                cx,
-                Some((parent.span_id, false)),
-                name,
-                kind,
-            ))
-        });
+        let record = parent
+            .sampled
+            .then(|| SpanRecord::new(cx, Some((parent.span_id, false)), name, kind));
         Self { cx, record }
     }
 
@@ -427,9 +440,7 @@ impl Span {
         kind: SpanKind,
     ) -> Self {
         let (cx, parent) = root_context(remote, sampler);
-        let record = cx
-            .sampled
-            .then(|| Box::new(SpanRecord::new(cx, parent, name, kind)));
+        let record = cx.sampled.then(|| SpanRecord::new(cx, parent, name, kind));
         Self { cx, record }
     }
 
@@ -440,14 +451,14 @@ impl Span {
 
     /// The record, when sampled: set attributes here.
     pub fn record(&mut self) -> Option<&mut SpanRecord> {
-        self.record.as_deref_mut()
+        self.record.as_mut()
     }
 
     /// Ends the span now and queues it for export.
     pub fn end(self) {
         if let Some(mut record) = self.record {
             record.end = unix_nanos();
-            export(*record);
+            export(record);
         }
     }
 }

@@ -44,7 +44,10 @@
 //! (`mcpship_trace_spans_dropped_total`), with one warning per minute at most.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -214,28 +217,71 @@ pub fn new_span_id() -> u64 {
     fastrand::u64(1..)
 }
 
-/// Decides whether a new trace is recorded.
-#[derive(Debug, Clone, Copy)]
+/// Decides whether a new trace is recorded: the first `per_second` new
+/// traces of each second, then `ratio` of the others (X-Ray's rule of a
+/// reservoir and a fixed rate).
+#[derive(Debug)]
 pub struct Sampler {
     /// Traces whose id's low 63 bits fall below this are sampled.
     bound: u64,
     always: bool,
+    per_second: u32,
+    /// The second (since the epoch) and how many traces the reservoir took
+    /// in it: `second << 32 | taken`.
+    reservoir: AtomicU64,
 }
 
 impl Sampler {
-    /// Samples `ratio` (0.0 to 1.0) of new traces.
+    /// Samples `ratio` (0.0 to 1.0) of new traces, with no reservoir.
     pub fn new(ratio: f64) -> Self {
+        Self::with_reservoir(ratio, 0)
+    }
+
+    /// Samples the first `per_second` new traces each second and `ratio`
+    /// (0.0 to 1.0) of the others.
+    pub fn with_reservoir(ratio: f64, per_second: u32) -> Self {
         Self {
             bound: (ratio.clamp(0.0, 1.0) * (1u64 << 63) as f64) as u64,
             always: ratio >= 1.0,
+            per_second,
+            reservoir: AtomicU64::new(0),
         }
     }
 
-    /// The decision for a trace, from its id: as OpenTelemetry's
-    /// `TraceIdRatioBased` takes it (the low 64 bits, shifted right once),
-    /// so services with the same ratio agree on a shared trace.
+    /// The decision for a new trace. The ratio is applied to the trace id as
+    /// OpenTelemetry's `TraceIdRatioBased` does (the low 64 bits, shifted
+    /// right once), so services with the same ratio agree on a shared trace.
     pub fn sample(&self, trace_id: u128) -> bool {
-        self.always || ((trace_id as u64) >> 1) < self.bound
+        self.always || ((trace_id as u64) >> 1) < self.bound || self.take_from_reservoir()
+    }
+
+    fn take_from_reservoir(&self) -> bool {
+        if self.per_second == 0 {
+            return false;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut state = self.reservoir.load(Ordering::Relaxed);
+        loop {
+            let (second, taken) = (state >> 32, state & 0xffff_ffff);
+            let next = if second != now & 0xffff_ffff {
+                (now << 32) | 1
+            } else if taken < u64::from(self.per_second) {
+                state + 1
+            } else {
+                return false;
+            };
+            match self.reservoir.compare_exchange_weak(
+                state,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
     }
 }
 
@@ -370,7 +416,10 @@ pub fn start(config: &ServeConfig) -> Result<Option<TracePipeline>, TraceSetupEr
         variable: env::TRACES_EXPORTER,
         why: "the trace exporter needs the tokio runtime; start tracing from inside it".into(),
     })?;
-    if !spans::install(Sampler::new(config.traces_sampler_ratio)) {
+    if !spans::install(Sampler::with_reservoir(
+        config.traces_sampler_ratio,
+        config.traces_per_second,
+    )) {
         return Ok(None);
     }
     let stop = CancellationToken::new();
@@ -525,6 +574,17 @@ mod tests {
         // against ratio * 2^63.
         assert!(Sampler::new(0.5).sample((1u128 << 63) - 2));
         assert!(!Sampler::new(0.5).sample(u128::from(u64::MAX)));
+    }
+
+    #[test]
+    fn the_reservoir_takes_the_first_traces_of_each_second() {
+        let sampler = Sampler::with_reservoir(0.0, 3);
+        let taken = (0..100).filter(|_| sampler.sample(u128::MAX)).count();
+        // All within one second, unless the clock ticked over meanwhile.
+        assert!((3..=6).contains(&taken), "{taken}");
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(sampler.sample(u128::MAX), "a new second refills it");
+        assert!(!Sampler::with_reservoir(0.0, 0).sample(u128::MAX));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::{
 };
 
 use super::{
-    json_log::write_str,
+    json_log::{write_str, write_text},
     spans::{AttrValue, SpanKind, SpanRecord},
     trace::xray_trace_id,
 };
@@ -325,7 +325,7 @@ fn write_seconds(out: &mut Vec<u8>, unix_nanos: u64) {
 fn write_value(out: &mut Vec<u8>, value: &AttrValue) {
     match value {
         AttrValue::Str(_) | AttrValue::Header(_) | AttrValue::Shared(_) => {
-            write_str(out, value.as_str().unwrap_or_default());
+            write_text(out, value.text_bytes().unwrap_or_default());
         }
         AttrValue::I64(n) => {
             let _ = serde_json::to_writer(&mut *out, n);
