@@ -264,12 +264,13 @@ struct ToolEvent<'a> {
 
 impl ToolEvent<'_> {
     fn line(&self, line: &mut json_log::Line<'_>, event: &str) {
-        line.str("message", event);
-        line.str("event", event);
+        line.plain("message", event);
+        line.plain("event", event);
         line.str("tool", self.tool);
         line.opt_str("session_id", self.session_id);
-        line.opt_str("request_id", self.request_id);
-        line.opt_str("trace_id", self.trace_id);
+        // Request ids are letters, digits and `-_.:` (checked when taken).
+        line.opt_plain("request_id", self.request_id);
+        line.opt_plain("trace_id", self.trace_id);
     }
 
     fn invoked(&self, arguments: Option<&str>) {
@@ -344,7 +345,7 @@ impl ToolEvent<'_> {
                 json_log::Line::write(output, tracing::Level::WARN, "mcpship::tool", |line| {
                     self.line(line, events::TOOL_FAILED);
                     line.number("duration_ms", duration_ms);
-                    line.str("error_class", error_class);
+                    line.plain("error_class", error_class);
                     line.opt_str("error", error);
                 });
             }

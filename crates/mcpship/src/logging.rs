@@ -12,5 +12,5 @@ use crate::config::LogFormat;
 /// Calling it again is harmless: the first subscriber stays. To export traces
 /// as well, call [`crate::telemetry::init`] instead.
 pub fn init(filter: &str, format: LogFormat) {
-    crate::telemetry::install(filter, format, None, None);
+    crate::telemetry::install(filter, format, false, None);
 }

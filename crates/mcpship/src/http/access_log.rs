@@ -343,9 +343,10 @@ fn write_line(
     match direct {
         Some(output) => {
             json_log::Line::write(output, tracing::Level::INFO, "mcpship::access", |line| {
-                line.str("message", events::HTTP_REQUEST);
-                line.str("event", events::HTTP_REQUEST);
-                line.str("http.method", log.method.as_str());
+                line.plain("message", events::HTTP_REQUEST);
+                line.plain("event", events::HTTP_REQUEST);
+                // A method is a token: no quotes, backslashes or controls.
+                line.plain("http.method", log.method.as_str());
                 line.str("http.path", log.uri.path());
                 line.number("http.status", status);
                 line.number("duration_ms", duration_ms);
@@ -353,8 +354,9 @@ fn write_line(
                 line.opt_str("mcp.method", text(&log.mcp_method));
                 line.opt_str("mcp.name", text(&log.mcp_name));
                 line.opt_str("mcp.protocol_version", text(&log.protocol_version));
-                line.opt_str("request_id", request_id);
-                line.opt_str("trace_id", trace_id);
+                // Request ids are letters, digits and `-_.:` (checked when taken).
+                line.opt_plain("request_id", request_id);
+                line.opt_plain("trace_id", trace_id);
                 line.opt_str("principal", principal);
             });
         }

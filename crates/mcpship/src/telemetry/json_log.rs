@@ -148,6 +148,26 @@ impl Line<'_> {
         write_str(self.out, value);
     }
 
+    /// A text field known to need no escaping (names, ids of hex digits):
+    /// copied as it is.
+    pub fn plain(&mut self, key: &str, value: &str) {
+        debug_assert!(
+            !value.bytes().any(|b| ESCAPE[usize::from(b)] != 0),
+            "{key}: {value:?} needs escaping"
+        );
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// [`plain`](Self::plain), left out when `None`.
+    pub fn opt_plain(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.plain(key, value);
+        }
+    }
+
     /// A text field, left out when `None` (as `tracing` leaves out `None`).
     pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value {

@@ -22,6 +22,7 @@
 
 pub mod emf;
 pub mod json_log;
+pub mod layer;
 pub mod log_sink;
 pub mod metrics;
 pub mod names;
@@ -165,36 +166,14 @@ impl TelemetryGuard {
 /// application that set its own).
 pub fn init(config: &ServeConfig) -> Result<TelemetryGuard, trace::TraceSetupError> {
     let traces = trace::start(config)?;
-    let spans = traces.as_ref().map(|_| {
-        span_layer::SpanLayer
-            .with_filter(filter_fn(|meta| {
-                meta.is_span()
-                    && *meta.level() <= tracing::Level::INFO
-                    && !NOISY_TARGETS.iter().any(|t| meta.target().starts_with(t))
-            }))
-            .boxed()
-    });
     install(
         &config.log_level,
         config.log_format,
-        spans,
+        traces.is_some(),
         Some(log_sink::install().clone()),
     );
     Ok(TelemetryGuard { traces })
 }
-
-/// Libraries whose spans are internal plumbing, not part of a request's story
-/// (and the exporter's own HTTP client, which must never trace itself).
-const NOISY_TARGETS: &[&str] = &[
-    "rmcp",
-    "hyper",
-    "h2",
-    "tower",
-    "reqwest",
-    "sqlx",
-    "opentelemetry",
-    "tokio",
-];
 
 /// Libraries that log whole requests (rmcp logs every message and its HTTP
 /// parts, headers included, at debug) stay at info unless the filter names
@@ -236,13 +215,16 @@ fn quiet_dumpers(filter: &str) -> String {
     out
 }
 
-/// The subscriber: a log layer that sees events only, plus `extra`. Lines go
-/// through `sink` when given (the server), else straight to stderr (commands
-/// that print progress to stderr too, tests).
+/// The subscriber: logs on stderr (through `sink` when given: the server;
+/// else straight: commands that print progress to stderr too, tests) and,
+/// when `spans`, the span recorder. JSON logs and spans are one layer
+/// ([`layer::RuntimeLayer`]); text logs (a terminal) are `tracing-subscriber`'s.
+/// If a subscriber is installed already (tests, or a host application), the
+/// first stays.
 pub(crate) fn install(
     filter: &str,
     format: LogFormat,
-    extra: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+    spans: bool,
     sink: Option<log_sink::LogSink>,
 ) {
     let json = match format {
@@ -250,46 +232,46 @@ pub(crate) fn install(
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let json_output = json.then(|| match &sink {
-        Some(sink) => json_log::LineOutput::Sink(sink.clone()),
-        None => json_log::LineOutput::Stderr,
-    });
-    let logs = match (&json_output, sink) {
-        (Some(output), _) => json_layer(filter, output.clone()),
-        (None, Some(sink)) => text_layer(filter, sink),
-        (None, None) => text_layer(filter, std::io::stderr),
-    };
-    let mut layers = vec![logs];
-    layers.extend(extra);
-    // Already initialised (tests, or a host application): keep the first.
-    if tracing_subscriber::registry()
-        .with(layers)
-        .try_init()
-        .is_ok()
-        && let Some(output) = json_output
-    {
-        json_log::set_direct(output);
+    if json {
+        let output = match &sink {
+            Some(sink) => json_log::LineOutput::Sink(sink.clone()),
+            None => json_log::LineOutput::Stderr,
+        };
+        let layer = layer::RuntimeLayer::new(env_filter(filter), output.clone(), spans);
+        if tracing_subscriber::registry()
+            .with(layer)
+            .try_init()
+            .is_ok()
+        {
+            json_log::set_direct(output);
+        }
+    } else {
+        let logs = match sink {
+            Some(sink) => text_layer(filter, sink),
+            None => text_layer(filter, std::io::stderr),
+        };
+        let spans = spans.then(|| {
+            span_layer::SpanLayer
+                .with_filter(filter_fn(span_layer::wanted))
+                .boxed()
+        });
+        let mut layers = vec![logs];
+        layers.extend(spans);
+        let _ = tracing_subscriber::registry().with(layers).try_init();
     }
+}
+
+fn env_filter(filter: &str) -> EnvFilter {
+    EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 fn log_filter(
     filter: &str,
 ) -> impl tracing_subscriber::layer::Filter<Registry> + Send + Sync + use<> {
-    let filter =
-        EnvFilter::try_new(quiet_dumpers(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
     // Not `is_event()`: `tracing::enabled!` asks with a third kind (a hint),
     // which must pass for the access log and argument logging to know they
     // are wanted.
-    filter.and(filter_fn(|meta| !meta.is_span()))
-}
-
-fn json_layer(
-    filter: &str,
-    output: json_log::LineOutput,
-) -> Box<dyn Layer<Registry> + Send + Sync> {
-    json_log::JsonLogLayer::new(output)
-        .with_filter(log_filter(filter))
-        .boxed()
+    env_filter(filter).and(filter_fn(|meta| !meta.is_span()))
 }
 
 fn text_layer<W>(filter: &str, writer: W) -> Box<dyn Layer<Registry> + Send + Sync>

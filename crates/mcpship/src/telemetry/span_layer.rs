@@ -26,6 +26,27 @@ use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use super::spans::{self, AttrValue, SpanContext, SpanKind, SpanName, SpanRecord};
 
+/// Libraries whose spans are internal plumbing, not part of a request's story
+/// (and the exporter's own HTTP client, which must never trace itself).
+const NOISY_TARGETS: &[&str] = &[
+    "rmcp",
+    "hyper",
+    "h2",
+    "tower",
+    "reqwest",
+    "sqlx",
+    "opentelemetry",
+    "tokio",
+];
+
+/// Whether a span is recorded: info level or above, from the application
+/// rather than the libraries under it.
+pub fn wanted(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span()
+        && *meta.level() <= tracing::Level::INFO
+        && !NOISY_TARGETS.iter().any(|t| meta.target().starts_with(t))
+}
+
 /// The layer; see the module docs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpanLayer;
