@@ -179,9 +179,9 @@ impl Inner {
             }
             let _ = serde_json::to_writer(&mut *out, ms);
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "],\"{}\":{},\"{}\":{}}}\n",
+            "],\"{}\":{},\"{}\":{}}}",
             emf::TOOL_CALLS,
             batch.durations.len(),
             emf::TOOL_ERRORS,
