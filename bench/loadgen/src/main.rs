@@ -180,7 +180,7 @@ fn main() {
                 println!("{FIELDS}");
                 return;
             }
-            "--sink" => {
+            "--sink" | "--udp-sink" => {
                 let addr: SocketAddr = args
                     .next()
                     .and_then(|a| a.parse().ok())
@@ -190,20 +190,11 @@ fn main() {
                     (None, _) => 600.0,
                     _ => usage(),
                 };
-                sink(addr, seconds);
-                return;
-            }
-            "--udp-sink" => {
-                let addr: SocketAddr = args
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| usage());
-                let seconds = match (args.next().as_deref(), args.next()) {
-                    (Some("--sink-seconds"), Some(v)) => v.parse().unwrap_or_else(|_| usage()),
-                    (None, _) => 600.0,
-                    _ => usage(),
-                };
-                udp_sink(addr, seconds);
+                if flag == "--sink" {
+                    sink(addr, seconds);
+                } else {
+                    udp_sink(addr, seconds);
+                }
                 return;
             }
             "--calibrate" => {

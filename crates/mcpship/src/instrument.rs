@@ -390,10 +390,11 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             span
         });
         let logging = tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN);
+        // Only the log lines carry the trace id.
         let trace_id = match &begun.span {
+            _ if !logging => None,
             Some(span) => Some(span.context().trace_id),
-            None if logging || telemetry.emf().is_some() => incoming_trace_id(&context),
-            None => None,
+            None => incoming_trace_id(&context),
         };
         let trace_text: Option<TraceIdText> = trace_id.map(|t| TraceIdHex(t).text());
         let trace_text = trace_text.as_ref().map(TraceIdText::as_str);

@@ -8,8 +8,9 @@
 //! every enabled event and every `tracing::enabled!` check run the filters
 //! again, about 250 instructions each, several times per request. Here each
 //! callsite gets one definite answer (`LOG_LEVEL`'s for events, the span
-//! rule of [`span_layer::wanted`] for spans), which `tracing` caches, so a
-//! check on the request path is one load.
+//! rule of [`span_layer::wanted`] for spans), which `tracing` caches, so an
+//! event's check on the request path is one load. (`tracing::enabled!`
+//! still asks the subscriber once per check, after the cached answer.)
 //!
 //! Spans never reach the log filter, as before: `LOG_LEVEL` directives that
 //! name spans (`target[span]=level`) have no effect on these JSON logs.

@@ -381,42 +381,47 @@ fn write_http(out: &mut Vec<u8>, span: &SpanRecord, status: Option<i64>) {
 
 /// `annotations` for the indexed attributes, `metadata.default` for the rest.
 fn write_attributes(out: &mut Vec<u8>, span: &SpanRecord) {
-    let mut annotations = span
+    // X-Ray annotation keys take letters, digits and underscores only.
+    let annotations = span
         .attributes
         .iter()
         .filter(|(k, _)| ANNOTATED.contains(k))
-        .peekable();
-    if annotations.peek().is_some() {
-        out.extend_from_slice(b",\"annotations\":{");
-        for (n, (key, value)) in annotations.enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            let key: String = key
+        .map(|(k, v)| {
+            let key: String = k
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .collect();
-            write_str(out, &key);
-            out.push(b':');
-            write_value(out, value);
-        }
-        out.push(b'}');
-    }
-    let mut metadata = span
+            (std::borrow::Cow::Owned(key), v)
+        });
+    write_members(out, ",\"annotations\":{", "}", annotations);
+    let metadata = span
         .attributes
         .iter()
         .filter(|(k, _)| !ANNOTATED.contains(k) && !STRUCTURED.contains(k))
-        .peekable();
-    if metadata.peek().is_some() {
-        out.extend_from_slice(b",\"metadata\":{\"default\":{");
-        for (n, (key, value)) in metadata.enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_str(out, key);
-            out.push(b':');
-            write_value(out, value);
-        }
-        out.extend_from_slice(b"}}");
+        .map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v));
+    write_members(out, ",\"metadata\":{\"default\":{", "}}", metadata);
+}
+
+/// `open`, the members `"key":value` separated by commas, `close`; nothing
+/// at all when there are no members.
+fn write_members<'a>(
+    out: &mut Vec<u8>,
+    open: &str,
+    close: &str,
+    members: impl Iterator<Item = (std::borrow::Cow<'a, str>, &'a AttrValue)>,
+) {
+    let mut members = members.peekable();
+    if members.peek().is_none() {
+        return;
     }
+    out.extend_from_slice(open.as_bytes());
+    for (n, (key, value)) in members.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(out, &key);
+        out.push(b':');
+        write_value(out, value);
+    }
+    out.extend_from_slice(close.as_bytes());
 }
