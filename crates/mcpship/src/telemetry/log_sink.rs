@@ -19,6 +19,12 @@
 //! evicted the server's own data), and the request path makes a system call
 //! (to wake the writer) once per batch at most.
 //!
+//! The writer thread runs under `SCHED_BATCH` (Linux): when a line wakes it,
+//! it waits for its turn instead of preempting the request that woke it.
+//! Measured with the server on one core, that halved what the logs added to
+//! p99 latency (+11 % to +5 % against no logs) and left throughput as it was;
+//! the thread keeps its full share of the core, so it keeps up as before.
+//!
 //! What can be lost: lines still buffered when the process is killed with
 //! SIGKILL (at most [`FLUSH_INTERVAL`] of them); a clean exit and a panic
 //! flush first. When stderr does not keep up (a blocked pipe) the buffer
@@ -137,7 +143,10 @@ impl LogSink {
         // If the thread cannot start, lines stay buffered until a flush.
         let _ = thread::Builder::new()
             .name("mcpship-log".into())
-            .spawn(move || writer_loop(&writer));
+            .spawn(move || {
+                run_as_batch();
+                writer_loop(&writer);
+            });
         Self(shared)
     }
 
@@ -226,6 +235,24 @@ fn write_batch(shared: &Shared, spare: &mut Vec<u8>) -> bool {
         spare.shrink_to(KEEP_CAPACITY);
     }
     true
+}
+
+/// Puts the calling thread under `SCHED_BATCH` at nice 0 (see the module
+/// docs). Where that is refused (a seccomp profile, another OS) the thread
+/// stays as it was, which only costs latency.
+fn run_as_batch() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityOsValue,
+            ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+        };
+        let _ = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Os(ThreadPriorityOsValue::default()),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+        );
+    }
 }
 
 fn writer_loop(shared: &Shared) {
@@ -319,6 +346,36 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out");
             thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// The scheduling policy (`stat` field 41) of this process's threads
+    /// named `name`.
+    #[cfg(target_os = "linux")]
+    fn policies_of_threads_named(name: &str) -> Vec<u32> {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Fields after the parenthesised command name start at field 3.
+            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+            let policy = after_comm.split(' ').nth(41 - 3).unwrap();
+            policies.push(policy.parse().unwrap());
+        }
+        policies
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_writer_thread_runs_as_batch() {
+        const SCHED_BATCH: u32 = 3;
+        let _sink = LogSink::start(Box::new(Recorder::default()));
+        wait_until(|| {
+            let policies = policies_of_threads_named("mcpship-log");
+            !policies.is_empty() && policies.iter().all(|p| *p == SCHED_BATCH)
+        });
     }
 
     #[test]
