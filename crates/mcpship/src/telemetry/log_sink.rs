@@ -359,7 +359,10 @@ mod tests {
             if comm.trim_end() != name {
                 continue;
             }
-            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // A thread that ended since the listing has no stat left to read.
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
             // Fields after the parenthesised command name start at field 3.
             let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
             let policy = after_comm.split(' ').nth(41 - 3).unwrap();
