@@ -1,5 +1,5 @@
 # Sourced by the bench scripts: builds the server as it ships and the load
-# generator, and sets SERVER_BIN, BASELINE_BIN and LOADGEN_BIN.
+# generator, and sets SERVER_BIN, BASELINE_BIN, LOADGEN_BIN and BENCH_BINARY.
 #
 # PROFILE=dist (the default) builds what the container image holds
 # (deploy/docker/Dockerfile): the `dist` profile (fat LTO, one codegen unit)
@@ -20,7 +20,6 @@ case $PROFILE in
         BENCH_BIN_DIR=$ROOT/target/$BENCH_TRIPLE/dist
         ;;
     release)
-        BENCH_TRIPLE=
         BENCH_BIN_DIR=$ROOT/target/release
         ;;
     *)
@@ -30,6 +29,8 @@ case $PROFILE in
 esac
 SERVER_BIN=$BENCH_BIN_DIR/mcpship
 BASELINE_BIN=$BENCH_BIN_DIR/bare-rmcp
+# How the reports name the binary they measured.
+BENCH_BINARY="\`${SERVER_BIN#"$ROOT"/}\` (the $PROFILE profile; dist is what the container image holds)"
 
 build_binaries() {
     local packages=(-p mcpship-cli) p
