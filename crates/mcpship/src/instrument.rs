@@ -37,7 +37,8 @@ use crate::{
     http::header_names::{MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID},
     state::ChangeFeed,
     telemetry::{
-        HttpSpan, Telemetry, TraceIdHex, json_log,
+        HttpSpan, Telemetry, TraceIdHex,
+        json_log::{self, key},
         metrics::{McpOutcome, ToolOutcome, mcp},
         redact,
         spans::{self, InSpan, Span, SpanKind},
@@ -256,6 +257,10 @@ fn method_span(method: usize, context: &RequestContext<RoleServer>) -> Option<Sp
 /// the runtime's JSON log layer is the subscriber, else as `tracing` events
 /// with the same fields in the same order.
 struct ToolEvent<'a> {
+    /// Whether `LOG_LEVEL` wants the INFO events (`tool.invoked`,
+    /// `tool.succeeded`) and the WARN one (`tool.failed`).
+    info: bool,
+    warn: bool,
     tool: &'a str,
     session_id: Option<&'a str>,
     request_id: Option<&'a str>,
@@ -264,30 +269,46 @@ struct ToolEvent<'a> {
 
 impl ToolEvent<'_> {
     fn line(&self, line: &mut json_log::Line<'_>, event: &str) {
-        line.plain("message", event);
-        line.plain("event", event);
-        line.str("tool", self.tool);
-        line.opt_str("session_id", self.session_id);
+        line.plain(key!("message"), event);
+        line.plain(key!("event"), event);
+        line.str(key!("tool"), self.tool);
+        line.opt_str(key!("session_id"), self.session_id);
         // Request ids are letters, digits and `-_.:` (checked when taken).
-        line.opt_plain("request_id", self.request_id);
-        line.opt_plain("trace_id", self.trace_id);
+        line.opt_plain(key!("request_id"), self.request_id);
+        line.opt_plain(key!("trace_id"), self.trace_id);
+    }
+
+    /// Which tool events `LOG_LEVEL` wants: cached when the runtime's JSON
+    /// layer is the subscriber (see [`json_log::Direct`]), else asked.
+    fn levels() -> (bool, bool) {
+        match json_log::direct() {
+            Some(direct) => (direct.tool_info, direct.tool_warn),
+            None => (
+                tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO),
+                tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN),
+            ),
+        }
+    }
+
+    fn output() -> Option<&'static json_log::LineOutput> {
+        json_log::direct().map(|d| &d.output)
     }
 
     fn invoked(&self, arguments: Option<&str>) {
-        if tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO) {
-            self.write_invoked(json_log::direct(), arguments);
+        if self.info {
+            self.write_invoked(Self::output(), arguments);
         }
     }
 
-    fn succeeded(&self, duration_ms: f64) {
-        if tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO) {
-            self.write_succeeded(json_log::direct(), duration_ms);
+    fn succeeded(&self, took: Duration) {
+        if self.info {
+            self.write_succeeded(Self::output(), took);
         }
     }
 
-    fn failed(&self, duration_ms: f64, error_class: &str, error: Option<&str>) {
-        if tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN) {
-            self.write_failed(json_log::direct(), duration_ms, error_class, error);
+    fn failed(&self, took: Duration, error_class: &str, error: Option<&str>) {
+        if self.warn {
+            self.write_failed(Self::output(), took, error_class, error);
         }
     }
 
@@ -296,7 +317,7 @@ impl ToolEvent<'_> {
             Some(output) => {
                 json_log::Line::write(output, tracing::Level::INFO, "mcpship::tool", |line| {
                     self.line(line, events::TOOL_INVOKED);
-                    line.opt_str("arguments", arguments);
+                    line.opt_str(key!("arguments"), arguments);
                 });
             }
             None => tracing::info!(
@@ -312,12 +333,12 @@ impl ToolEvent<'_> {
         }
     }
 
-    fn write_succeeded(&self, direct: Option<&json_log::LineOutput>, duration_ms: f64) {
+    fn write_succeeded(&self, direct: Option<&json_log::LineOutput>, took: Duration) {
         match direct {
             Some(output) => {
                 json_log::Line::write(output, tracing::Level::INFO, "mcpship::tool", |line| {
                     self.line(line, events::TOOL_SUCCEEDED);
-                    line.number("duration_ms", duration_ms);
+                    line.millis(key!("duration_ms"), took);
                 });
             }
             None => tracing::info!(
@@ -328,7 +349,7 @@ impl ToolEvent<'_> {
                 session_id = self.session_id,
                 request_id = self.request_id,
                 trace_id = self.trace_id,
-                duration_ms,
+                duration_ms = events::millis(took),
             ),
         }
     }
@@ -336,7 +357,7 @@ impl ToolEvent<'_> {
     fn write_failed(
         &self,
         direct: Option<&json_log::LineOutput>,
-        duration_ms: f64,
+        took: Duration,
         error_class: &str,
         error: Option<&str>,
     ) {
@@ -344,9 +365,9 @@ impl ToolEvent<'_> {
             Some(output) => {
                 json_log::Line::write(output, tracing::Level::WARN, "mcpship::tool", |line| {
                     self.line(line, events::TOOL_FAILED);
-                    line.number("duration_ms", duration_ms);
-                    line.plain("error_class", error_class);
-                    line.opt_str("error", error);
+                    line.millis(key!("duration_ms"), took);
+                    line.plain(key!("error_class"), error_class);
+                    line.opt_str(key!("error"), error);
                 });
             }
             None => tracing::warn!(
@@ -357,7 +378,7 @@ impl ToolEvent<'_> {
                 session_id = self.session_id,
                 request_id = self.request_id,
                 trace_id = self.trace_id,
-                duration_ms,
+                duration_ms = events::millis(took),
                 error_class,
                 error,
             ),
@@ -389,7 +410,9 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             }
             span
         });
-        let logging = tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN);
+        let (info, warn) = ToolEvent::levels();
+        // WARN is the least a tool event needs.
+        let logging = warn;
         // Only the log lines carry the trace id.
         let trace_id = match &begun.span {
             _ if !logging => None,
@@ -398,10 +421,11 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
         };
         let trace_text: Option<TraceIdText> = trace_id.map(|t| TraceIdHex(t).text());
         let trace_text = trace_text.as_ref().map(TraceIdText::as_str);
-        let arguments = (telemetry.log_arguments()
-            && tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO))
-        .then(|| redact::arguments_for_log(request.arguments.as_ref()));
+        let arguments = (telemetry.log_arguments() && info)
+            .then(|| redact::arguments_for_log(request.arguments.as_ref()));
         let event = ToolEvent {
+            info,
+            warn,
             tool: &tool,
             session_id,
             request_id,
@@ -414,7 +438,6 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             None => self.inner.call_tool(request, context).await,
         };
         let took = started.elapsed();
-        let duration_ms = events::millis(took);
         let failure = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some((ToolOutcome::ToolError, events::ERROR_CLASS_TOOL, None))
@@ -460,9 +483,9 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             span.end();
         }
         match failure {
-            None => event.succeeded(duration_ms),
+            None => event.succeeded(took),
             Some((_, error_class, error)) => {
-                event.failed(duration_ms, error_class, error.as_deref());
+                event.failed(took, error_class, error.as_deref());
             }
         }
         let mcp_outcome = match outcome {
@@ -837,6 +860,8 @@ mod tests {
     #[test]
     fn tool_events_are_the_same_lines_written_directly_or_through_tracing() {
         let event = ToolEvent {
+            info: true,
+            warn: true,
             tool: "get_\"document\"",
             session_id: None,
             request_id: Some("req-1"),
@@ -844,8 +869,13 @@ mod tests {
         };
         let emit = |direct: Option<&LineOutput>| {
             event.write_invoked(direct, Some("{\"id\":\"a\"}"));
-            event.write_succeeded(direct, 0.153);
-            event.write_failed(direct, 2.5, "tool_error", Some("bad\nquery"));
+            event.write_succeeded(direct, Duration::from_micros(153));
+            event.write_failed(
+                direct,
+                Duration::from_micros(2500),
+                "tool_error",
+                Some("bad\nquery"),
+            );
         };
         let memory: Arc<Mutex<Vec<u8>>> = Arc::default();
         emit(Some(&LineOutput::Memory(memory.clone())));

@@ -34,7 +34,8 @@ use crate::{
     events,
     instrument::RequestIdExt,
     telemetry::{
-        HttpSpan, Principal, Telemetry, TraceIdHex, json_log,
+        HttpSpan, Principal, Telemetry, TraceIdHex,
+        json_log::{self, key},
         metrics::http_method_index,
         spans::{self, AttrValue, SpanKind, SpanRecord},
         trace::{self, RemoteParent, TraceIdText},
@@ -147,7 +148,7 @@ struct TracedRequest {
     start: u64,
     method: Method,
     host: Option<HeaderValue>,
-    uri: Uri,
+    path: RequestPath,
     user_agent: Option<HeaderValue>,
     mcp_method: Option<HeaderValue>,
 }
@@ -177,13 +178,11 @@ impl TracedRequest {
         if let Some(host) = self.host {
             record.add("server.address", host);
         }
-        let path = self.uri.path();
         record.add(
             "url.path",
-            if path == "/mcp" {
-                AttrValue::from("/mcp")
-            } else {
-                AttrValue::from(path.to_owned())
+            match self.path.0 {
+                None => AttrValue::from(MCP_PATH),
+                Some(uri) => AttrValue::from(uri.path().to_owned()),
             },
         );
         record.add("http.route", "/mcp");
@@ -206,10 +205,28 @@ impl TracedRequest {
     }
 }
 
+/// The path this layer serves.
+const MCP_PATH: &str = "/mcp";
+
+/// A request's path for its log line and span: nothing kept for `/mcp`, the
+/// path this layer serves, else the URI (a shared clone).
+#[derive(Debug)]
+struct RequestPath(Option<Uri>);
+
+impl RequestPath {
+    fn of(uri: &Uri) -> Self {
+        Self((uri.path() != MCP_PATH).then(|| uri.clone()))
+    }
+
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or(MCP_PATH, Uri::path)
+    }
+}
+
 #[derive(Debug)]
 struct LogFields {
     method: Method,
-    uri: Uri,
+    path: RequestPath,
     mcp_method: Option<HeaderValue>,
     mcp_name: Option<HeaderValue>,
     protocol_version: Option<HeaderValue>,
@@ -231,7 +248,7 @@ fn http_span<B>(
         start: spans::unix_nanos(),
         method: request.method().clone(),
         host: headers.get(http::header::HOST).cloned(),
-        uri: request.uri().clone(),
+        path: RequestPath::of(request.uri()),
         user_agent: headers.get(http::header::USER_AGENT).cloned(),
         mcp_method: mcp.method.clone(),
     })
@@ -239,7 +256,10 @@ fn http_span<B>(
 
 impl Record {
     fn start<B>(telemetry: &Telemetry, request: &mut Request<B>) -> Option<Self> {
-        let log = tracing::enabled!(target: "mcpship::access", tracing::Level::INFO);
+        let log = match json_log::direct() {
+            Some(direct) => direct.access_info,
+            None => tracing::enabled!(target: "mcpship::access", tracing::Level::INFO),
+        };
         let tracing = telemetry.tracing();
         if !log && !tracing && telemetry.metrics().is_none() {
             return None;
@@ -268,7 +288,7 @@ impl Record {
         let log = match mcp {
             Some(mcp) if log => Some(LogFields {
                 method: request.method().clone(),
-                uri: request.uri().clone(),
+                path: RequestPath::of(request.uri()),
                 mcp_method: mcp.method,
                 mcp_name: mcp.name,
                 protocol_version: mcp.protocol_version,
@@ -311,7 +331,7 @@ impl Drop for Record {
         };
         if let Some(log) = &self.log {
             write_line(
-                json_log::direct(),
+                json_log::direct().map(|d| &d.output),
                 log,
                 self.status,
                 self.bytes,
@@ -337,27 +357,26 @@ fn write_line(
     }
     let trace_id = trace_id.map(|t| TraceIdHex(t).text());
     let trace_id = trace_id.as_ref().map(TraceIdText::as_str);
-    let duration_ms = events::millis(took);
     let request_id = log.request_id.as_ref().map(RequestIdExt::as_str);
     let principal = log.principal.as_ref().map(|p| &*p.0);
     match direct {
         Some(output) => {
             json_log::Line::write(output, tracing::Level::INFO, "mcpship::access", |line| {
-                line.plain("message", events::HTTP_REQUEST);
-                line.plain("event", events::HTTP_REQUEST);
+                line.plain(key!("message"), events::HTTP_REQUEST);
+                line.plain(key!("event"), events::HTTP_REQUEST);
                 // A method is a token: no quotes, backslashes or controls.
-                line.plain("http.method", log.method.as_str());
-                line.str("http.path", log.uri.path());
-                line.number("http.status", status);
-                line.number("duration_ms", duration_ms);
-                line.number("bytes", bytes);
-                line.opt_str("mcp.method", text(&log.mcp_method));
-                line.opt_str("mcp.name", text(&log.mcp_name));
-                line.opt_str("mcp.protocol_version", text(&log.protocol_version));
+                line.plain(key!("http.method"), log.method.as_str());
+                line.str(key!("http.path"), log.path.as_str());
+                line.integer(key!("http.status"), status);
+                line.millis(key!("duration_ms"), took);
+                line.integer(key!("bytes"), bytes);
+                line.opt_str(key!("mcp.method"), text(&log.mcp_method));
+                line.opt_str(key!("mcp.name"), text(&log.mcp_name));
+                line.opt_str(key!("mcp.protocol_version"), text(&log.protocol_version));
                 // Request ids are letters, digits and `-_.:` (checked when taken).
-                line.opt_plain("request_id", request_id);
-                line.opt_plain("trace_id", trace_id);
-                line.opt_str("principal", principal);
+                line.opt_plain(key!("request_id"), request_id);
+                line.opt_plain(key!("trace_id"), trace_id);
+                line.opt_str(key!("principal"), principal);
             });
         }
         None => tracing::info!(
@@ -365,9 +384,9 @@ fn write_line(
             message = events::HTTP_REQUEST,
             event = events::HTTP_REQUEST,
             http.method = log.method.as_str(),
-            http.path = log.uri.path(),
+            http.path = log.path.as_str(),
             http.status = status,
-            duration_ms,
+            duration_ms = events::millis(took),
             bytes,
             mcp.method = text(&log.mcp_method),
             mcp.name = text(&log.mcp_name),
@@ -522,13 +541,22 @@ mod tests {
     }
 
     #[test]
+    fn the_path_is_kept_only_when_it_is_not_mcp() {
+        let mcp = RequestPath::of(&Uri::from_static("/mcp?x=1"));
+        assert!(mcp.0.is_none());
+        assert_eq!(mcp.as_str(), "/mcp");
+        let other = RequestPath::of(&Uri::from_static("/mcp/extra?x=1"));
+        assert_eq!(other.as_str(), "/mcp/extra");
+    }
+
+    #[test]
     fn the_line_is_the_same_written_directly_or_through_tracing() {
         use std::sync::{Arc, Mutex};
 
         use crate::telemetry::json_log::{LineOutput, tests::raw};
         let log = LogFields {
             method: Method::POST,
-            uri: Uri::from_static("/mcp"),
+            path: RequestPath::of(&Uri::from_static("/mcp")),
             mcp_method: Some(HeaderValue::from_static("tools/call")),
             mcp_name: None,
             protocol_version: Some(HeaderValue::from_static("2026-07-28")),

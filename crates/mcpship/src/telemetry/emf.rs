@@ -72,8 +72,8 @@ struct Inner {
 pub struct Batch {
     /// Milliseconds since the Unix epoch of the first call.
     first_ms: u64,
-    /// Durations in milliseconds, to the microsecond.
-    durations: Vec<f64>,
+    /// The calls' durations (written in milliseconds, to the microsecond).
+    durations: Vec<Duration>,
     errors: u64,
 }
 
@@ -145,7 +145,7 @@ impl Emf {
                 batch.first_ms = now_ms();
                 batch.durations.reserve(MAX_VALUES);
             }
-            batch.durations.push(crate::events::millis(took));
+            batch.durations.push(took);
             batch.errors += u64::from(failed);
             (batch.durations.len() >= MAX_VALUES).then(|| std::mem::take(batch))
         };
@@ -173,11 +173,11 @@ impl Inner {
         let _ = write!(out, ",\"{}\":", emf::TOOL);
         let _ = serde_json::to_writer(&mut *out, tool);
         let _ = write!(out, ",\"{}\":[", emf::TOOL_DURATION);
-        for (i, ms) in batch.durations.iter().enumerate() {
+        for (i, took) in batch.durations.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            let _ = serde_json::to_writer(&mut *out, ms);
+            super::json_log::write_millis(out, *took);
         }
         let _ = writeln!(
             out,
@@ -239,10 +239,10 @@ async fn flush_every_interval(inner: Weak<Inner>) {
 mod tests {
     use super::*;
 
-    fn batch(durations: &[f64], errors: u64) -> Batch {
+    fn batch(micros: &[u64], errors: u64) -> Batch {
         Batch {
             first_ms: 1_764_000_000_123,
-            durations: durations.to_vec(),
+            durations: micros.iter().copied().map(Duration::from_micros).collect(),
             errors,
         }
     }
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn a_line_has_the_directive_and_the_values() {
         let emf = Emf::new("MCPShip", "mcpship", &[]);
-        let v = line(&emf, "search_documents", &batch(&[1.7, 0.25], 1));
+        let v = line(&emf, "search_documents", &batch(&[1700, 250], 1));
         assert_eq!(v["_aws"]["Timestamp"], 1_764_000_000_123u64);
         let d = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(d["Namespace"], "MCPShip");
@@ -278,7 +278,7 @@ mod tests {
             "svc",
             &[("Environment".into(), "prod".into())],
         );
-        let v = line(&emf, "we[ird\",\"Tool", &batch(&[1.0], 0));
+        let v = line(&emf, "we[ird\",\"Tool", &batch(&[1000], 0));
         let d = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(d["Namespace"], "Team \"A\"");
         assert_eq!(
@@ -299,9 +299,9 @@ mod tests {
         let pending = emf.0.pending.lock().unwrap();
         // The full line of `a` was written; three calls wait, and `b`'s one.
         assert_eq!(pending["a"].durations.len(), 3);
-        assert_eq!(pending["a"].durations[0], 1.5);
+        assert_eq!(pending["a"].durations[0], Duration::from_micros(1500));
         assert_eq!(pending["a"].errors, 1, "call 100 failed");
-        assert_eq!(pending["b"].durations, vec![2.0]);
+        assert_eq!(pending["b"].durations, vec![Duration::from_millis(2)]);
         drop(pending);
         emf.flush();
         assert!(

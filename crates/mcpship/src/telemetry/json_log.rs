@@ -27,7 +27,7 @@ use std::{
     cell::{Cell, RefCell},
     fmt,
     io::Write as _,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use tracing::{
@@ -81,22 +81,76 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
 }
 
-static DIRECT: std::sync::OnceLock<LineOutput> = std::sync::OnceLock::new();
+static DIRECT: std::sync::OnceLock<Direct> = std::sync::OnceLock::new();
 
-/// Records that this layer, writing to `output`, is the global subscriber's
-/// JSON log layer.
-pub(crate) fn set_direct(output: LineOutput) {
-    let _ = DIRECT.set(output);
+/// Where the runtime's own lines go when this layer is the process's log
+/// layer, and which of them `LOG_LEVEL` wants.
+///
+/// The answers are taken from the subscriber once, when it is installed:
+/// its filter is fixed for the life of the process, and an event's answer
+/// depends on its target and level only (spans never reach the log filter,
+/// see [`super::layer`]). Asked on every request instead, `tracing::enabled!`
+/// dispatches into the subscriber each time (the cached callsite interest
+/// does not spare that call): about 125 instructions per check, four checks
+/// per tool call, and the subscriber's filter code in the instruction cache.
+#[derive(Debug)]
+pub struct Direct {
+    /// Where the lines go.
+    pub output: LineOutput,
+    /// `mcpship::tool` at INFO: `tool.invoked`, `tool.succeeded`.
+    pub tool_info: bool,
+    /// `mcpship::tool` at WARN: `tool.failed`.
+    pub tool_warn: bool,
+    /// `mcpship::access` at INFO: the access log.
+    pub access_info: bool,
 }
 
-/// Where hand-written lines go, when this layer is the process's log layer.
-pub fn direct() -> Option<&'static LineOutput> {
+/// Records that this layer, writing to `output`, is the global subscriber's
+/// JSON log layer; `dispatch` is that subscriber, asked here which of the
+/// runtime's lines it wants.
+pub(crate) fn set_direct(output: LineOutput, dispatch: &tracing::Dispatch) {
+    let direct = tracing::dispatcher::with_default(dispatch, || Direct {
+        output,
+        tool_info: tracing::enabled!(target: "mcpship::tool", tracing::Level::INFO),
+        tool_warn: tracing::enabled!(target: "mcpship::tool", tracing::Level::WARN),
+        access_info: tracing::enabled!(target: "mcpship::access", tracing::Level::INFO),
+    });
+    let _ = DIRECT.set(direct);
+}
+
+/// The hand-written lines' output and levels, when this layer is the
+/// process's log layer.
+pub fn direct() -> Option<&'static Direct> {
     DIRECT.get()
 }
 
+/// A field name for [`Line`] with its punctuation, `,"name":`, made at
+/// compile time by [`key!`](crate::telemetry::json_log::key): a field's name
+/// is one copy. Names must be plain (letters, digits, `.`, `_`).
+#[derive(Debug, Clone, Copy)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// Use [`key!`](crate::telemetry::json_log::key).
+    #[doc(hidden)]
+    pub const fn new(punctuated: &'static str) -> Self {
+        Self(punctuated)
+    }
+}
+
+/// The [`Key`] of a field name: `key!("duration_ms")`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __json_log_key {
+    ($name:literal) => {
+        $crate::telemetry::json_log::Key::new(concat!(",\"", $name, "\":"))
+    };
+}
+pub use crate::__json_log_key as key;
+
 /// A line written by hand in the layout of [`format_line`]: timestamp and
-/// level, the fields in the order given, then the target. Keys must be plain
-/// (letters, digits, `.`, `_`): they are written as they are.
+/// level, the fields in the order given, then the target. Field names are
+/// [`Key`]s; the target is a code constant (plain, as names are).
 pub struct Line<'a> {
     out: &'a mut Vec<u8>,
 }
@@ -129,31 +183,31 @@ impl Line<'_> {
             out.extend_from_slice(level.as_str().as_bytes());
             out.push(b'"');
             fill(&mut Line { out: &mut *out });
-            out.extend_from_slice(b",\"target\":");
-            write_str(out, target);
-            out.extend_from_slice(b"}\n");
+            debug_assert!(!target.bytes().any(|b| ESCAPE[usize::from(b)] != 0));
+            out.extend_from_slice(b",\"target\":\"");
+            out.extend_from_slice(target.as_bytes());
+            out.extend_from_slice(b"\"}\n");
             output.write(out);
         });
     }
 
-    fn key(&mut self, key: &str) {
-        self.out.extend_from_slice(b",\"");
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
+    fn key(&mut self, key: Key) {
+        self.out.extend_from_slice(key.0.as_bytes());
     }
 
     /// A text field.
-    pub fn str(&mut self, key: &str, value: &str) {
+    pub fn str(&mut self, key: Key, value: &str) {
         self.key(key);
         write_str(self.out, value);
     }
 
     /// A text field known to need no escaping (names, ids of hex digits):
     /// copied as it is.
-    pub fn plain(&mut self, key: &str, value: &str) {
+    pub fn plain(&mut self, key: Key, value: &str) {
         debug_assert!(
             !value.bytes().any(|b| ESCAPE[usize::from(b)] != 0),
-            "{key}: {value:?} needs escaping"
+            "{}: {value:?} needs escaping",
+            key.0
         );
         self.key(key);
         self.out.push(b'"');
@@ -162,24 +216,66 @@ impl Line<'_> {
     }
 
     /// [`plain`](Self::plain), left out when `None`.
-    pub fn opt_plain(&mut self, key: &str, value: Option<&str>) {
+    pub fn opt_plain(&mut self, key: Key, value: Option<&str>) {
         if let Some(value) = value {
             self.plain(key, value);
         }
     }
 
     /// A text field, left out when `None` (as `tracing` leaves out `None`).
-    pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+    pub fn opt_str(&mut self, key: Key, value: Option<&str>) {
         if let Some(value) = value {
             self.str(key, value);
         }
     }
 
     /// A number field.
-    pub fn number(&mut self, key: &str, value: impl serde::Serialize) {
+    pub fn number(&mut self, key: Key, value: impl serde::Serialize) {
         self.key(key);
         let _ = serde_json::to_writer(&mut *self.out, &value);
     }
+
+    /// An integer field.
+    pub fn integer(&mut self, key: Key, value: impl itoa::Integer) {
+        self.key(key);
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// A duration in milliseconds to the microsecond: the text `serde_json`
+    /// writes for [`crate::events::millis`] of it (`0.188`, `12.5`, `3.0`),
+    /// which the `tracing` path writes, made from integers.
+    pub fn millis(&mut self, key: Key, duration: Duration) {
+        self.key(key);
+        write_millis(self.out, duration);
+    }
+}
+
+/// See [`Line::millis`]. Up to 2^40 µs (about 12 days) an `f64` of whole
+/// microseconds over 1000 prints as exactly that decimal (its spacing is far
+/// below 0.001); longer durations go through `serde_json`.
+pub(crate) fn write_millis(out: &mut Vec<u8>, duration: Duration) {
+    let micros = duration.as_micros();
+    if micros >= 1 << 40 {
+        let _ = serde_json::to_writer(out, &crate::events::millis(duration));
+        return;
+    }
+    let micros = micros as u64;
+    let frac = (micros % 1000) as u16;
+    out.extend_from_slice(itoa::Buffer::new().format(micros / 1000).as_bytes());
+    let digits = [
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    // Trailing zeros dropped, one digit kept: `.0`, `.5`, `.25`, `.125`.
+    let len = match frac {
+        _ if frac.is_multiple_of(100) => 2,
+        _ if frac.is_multiple_of(10) => 3,
+        _ => 4,
+    };
+    out.extend_from_slice(&digits[..len]);
 }
 
 impl<S: Subscriber> Layer<S> for JsonLogLayer {
@@ -428,6 +524,25 @@ pub(crate) mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+
+    #[test]
+    fn millis_are_written_as_serde_json_writes_the_float() {
+        let check = |micros: u64| {
+            let d = Duration::from_micros(micros);
+            let mut ours = Vec::new();
+            write_millis(&mut ours, d);
+            let theirs = serde_json::to_string(&crate::events::millis(d)).unwrap();
+            assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{micros} µs");
+        };
+        (0..200_000).for_each(check);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..200_000 {
+            check(rng.u64(0..1 << 41));
+        }
+        for micros in [1 << 40, (1 << 40) - 1, u64::MAX / 2, 86_400_000_000] {
+            check(micros);
+        }
+    }
 
     /// The lines `log` emits through a subscriber with this layer, as written.
     pub(crate) fn raw(log: impl FnOnce()) -> String {

@@ -238,12 +238,9 @@ pub(crate) fn install(
             None => json_log::LineOutput::Stderr,
         };
         let layer = layer::RuntimeLayer::new(env_filter(filter), output.clone(), spans);
-        if tracing_subscriber::registry()
-            .with(layer)
-            .try_init()
-            .is_ok()
-        {
-            json_log::set_direct(output);
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        if dispatch.clone().try_init().is_ok() {
+            json_log::set_direct(output, &dispatch);
         }
     } else {
         let logs = match sink {

@@ -170,8 +170,10 @@ impl TraceIdHex {
     pub fn text(self) -> TraceIdText {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 32];
-        for (i, slot) in digits.iter_mut().enumerate() {
-            *slot = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        // A byte at a time: shifting a u128 per digit took twice as long.
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
         TraceIdText(digits)
     }
@@ -476,6 +478,17 @@ async fn export_loop(mut exporter: Exporter, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_id_text_is_32_lowercase_hex_digits() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for id in [0, 1, u128::MAX, 0x0af7651916cd43dd8448eb211c80319c]
+            .into_iter()
+            .chain((0..1000).map(|_| rng.u128(..)))
+        {
+            assert_eq!(TraceIdHex(id).text().as_str(), format!("{id:032x}"));
+        }
+    }
 
     #[test]
     fn traceparent() {
