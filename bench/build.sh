@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: builds the server as it ships and the load
-# generator, and sets SERVER_BIN, BASELINE_BIN, LOADGEN_BIN and BENCH_BINARY.
+# generator, and sets SERVER_BIN, BASELINE_BIN, LOADGEN_BIN, BENCH_BINARY and
+# (when it builds) BENCH_COMMIT.
 #
 # PROFILE=dist (the default) builds what the container image holds
 # (deploy/docker/Dockerfile): the `dist` profile (fat LTO, one codegen unit)
@@ -35,6 +36,14 @@ BENCH_BINARY="\`${SERVER_BIN#"$ROOT"/}\` (the $PROFILE profile; dist is what the
 build_binaries() {
     local packages=(-p mcpship-cli) p
     for p in "$@"; do packages+=(-p "$p"); done
+    # The commit the binaries are built from, taken now: a long benchmark
+    # outlives edits made while it runs, which are not in what it measures.
+    # BENCHMARKS.md, which the benchmarks write, does not count as a change.
+    BENCH_COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo "none (no commits yet)")
+    if [[ $BENCH_COMMIT != none* ]] \
+        && [[ -n $(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' 2>/dev/null) ]]; then
+        BENCH_COMMIT="$BENCH_COMMIT (with uncommitted changes)"
+    fi
     printf 'bench: building %s (profile %s) and the load generator\n' "${packages[*]}" "$PROFILE" >&2
     if [[ $PROFILE == dist ]]; then
         # As the Dockerfile builds it: the static flag for the target only,

@@ -33,26 +33,32 @@ fn acceptable(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// 64 random bits per process: std seeds `RandomState` from the OS once.
-static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `word` as 16 hex digits into `out`, a byte at a time.
+fn write_hex(out: &mut [u8], word: u64) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(word.to_be_bytes()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+}
+
+/// 64 random bits per process (std seeds `RandomState` from the OS once),
+/// in hex with the dash, rendered once.
+static PREFIX: LazyLock<[u8; 17]> = LazyLock::new(|| {
     let mut hasher = std::hash::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
-    hasher.finish()
+    let mut prefix = [b'-'; 17];
+    write_hex(&mut prefix[..16], hasher.finish());
+    prefix
 });
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// `pppppppppppppppp-cccccccccccccccc`: prefix and counter in hex.
 fn new_id() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 33];
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    for (i, word) in [*PREFIX, count].into_iter().enumerate() {
-        let start = i * 17;
-        for (j, slot) in buf[start..start + 16].iter_mut().enumerate() {
-            *slot = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
-        }
-    }
-    buf[16] = b'-';
+    buf[..17].copy_from_slice(&*PREFIX);
+    write_hex(&mut buf[17..], COUNTER.fetch_add(1, Ordering::Relaxed));
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buf))
         .expect("hex digits and '-' are valid header bytes")
 }
@@ -137,8 +143,15 @@ mod tests {
         let text = a.to_str().unwrap();
         assert_eq!(text.len(), 33);
         assert_eq!(text.as_bytes()[16], b'-');
-        // Same process, same prefix.
+        // Same process, same prefix; the counter in hex after it.
         assert_eq!(text[..16], b.to_str().unwrap()[..16]);
+        let a_count = u64::from_str_radix(&text[17..], 16).unwrap();
+        let b_count = u64::from_str_radix(&b.to_str().unwrap()[17..], 16).unwrap();
+        assert!(b_count > a_count);
+        assert!(
+            text.bytes()
+                .all(|c| c == b'-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 
     #[test]
