@@ -411,11 +411,10 @@ impl<H: ServerHandler> ServerHandler for Instrumented<H> {
             span
         });
         let (info, warn) = ToolEvent::levels();
-        // WARN is the least a tool event needs.
-        let logging = warn;
-        // Only the log lines carry the trace id.
+        // Only the log lines carry the trace id; WARN is the least a tool
+        // event needs.
         let trace_id = match &begun.span {
-            _ if !logging => None,
+            _ if !warn => None,
             Some(span) => Some(span.context().trace_id),
             None => incoming_trace_id(&context),
         };

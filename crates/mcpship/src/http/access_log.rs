@@ -37,6 +37,7 @@ use crate::{
         HttpSpan, Principal, Telemetry, TraceIdHex,
         json_log::{self, key},
         metrics::http_method_index,
+        names,
         spans::{self, AttrValue, SpanKind, SpanRecord},
         trace::{self, RemoteParent, TraceIdText},
     },
@@ -181,11 +182,11 @@ impl TracedRequest {
         record.add(
             "url.path",
             match self.path.0 {
-                None => AttrValue::from(MCP_PATH),
+                None => AttrValue::from(names::span::HTTP_ROUTE),
                 Some(uri) => AttrValue::from(uri.path().to_owned()),
             },
         );
-        record.add("http.route", "/mcp");
+        record.add("http.route", names::span::HTTP_ROUTE);
         if let Some(agent) = self.user_agent {
             record.add("user_agent.original", agent);
         }
@@ -205,21 +206,18 @@ impl TracedRequest {
     }
 }
 
-/// The path this layer serves.
-const MCP_PATH: &str = "/mcp";
-
 /// A request's path for its log line and span: nothing kept for `/mcp`, the
-/// path this layer serves, else the URI (a shared clone).
+/// route this layer serves, else the URI (a shared clone).
 #[derive(Debug)]
 struct RequestPath(Option<Uri>);
 
 impl RequestPath {
     fn of(uri: &Uri) -> Self {
-        Self((uri.path() != MCP_PATH).then(|| uri.clone()))
+        Self((uri.path() != names::span::HTTP_ROUTE).then(|| uri.clone()))
     }
 
     fn as_str(&self) -> &str {
-        self.0.as_ref().map_or(MCP_PATH, Uri::path)
+        self.0.as_ref().map_or(names::span::HTTP_ROUTE, Uri::path)
     }
 }
 

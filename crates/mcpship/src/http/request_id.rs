@@ -20,7 +20,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 
-use crate::instrument::RequestIdExt;
+use crate::{instrument::RequestIdExt, telemetry::trace::write_hex};
 
 const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -33,23 +33,13 @@ fn acceptable(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `word` as 16 hex digits into `out`, a byte at a time.
-fn write_hex(out: &mut [u8], word: u64) {
-    for (pair, byte) in out.chunks_exact_mut(2).zip(word.to_be_bytes()) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0xf)];
-    }
-}
-
 /// 64 random bits per process (std seeds `RandomState` from the OS once),
 /// in hex with the dash, rendered once.
 static PREFIX: LazyLock<[u8; 17]> = LazyLock::new(|| {
     let mut hasher = std::hash::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     let mut prefix = [b'-'; 17];
-    write_hex(&mut prefix[..16], hasher.finish());
+    write_hex(&mut prefix[..16], &hasher.finish().to_be_bytes());
     prefix
 });
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +48,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 fn new_id() -> HeaderValue {
     let mut buf = [0u8; 33];
     buf[..17].copy_from_slice(&*PREFIX);
-    write_hex(&mut buf[17..], COUNTER.fetch_add(1, Ordering::Relaxed));
+    write_hex(
+        &mut buf[17..],
+        &COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes(),
+    );
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buf))
         .expect("hex digits and '-' are valid header bytes")
 }

@@ -165,16 +165,22 @@ pub fn from_headers(headers: &http::HeaderMap) -> Option<RemoteParent> {
 #[derive(Debug, Clone, Copy)]
 pub struct TraceIdHex(pub u128);
 
+/// `bytes` as lowercase hex into `out` (two digits a byte; `out` holds
+/// twice as many bytes). A byte at a time: shifting the whole id per digit,
+/// as for a `u128` trace id, took twice as long.
+pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+}
+
 impl TraceIdHex {
     /// The digits, formatted once, for several log lines and EMF.
     pub fn text(self) -> TraceIdText {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 32];
-        // A byte at a time: shifting a u128 per digit took twice as long.
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
+        write_hex(&mut digits, &self.0.to_be_bytes());
         TraceIdText(digits)
     }
 }

@@ -303,12 +303,9 @@ fn count_tree(first_child: &[usize], next_sibling: &[usize], i: usize) -> u64 {
 }
 
 fn write_hex_id(out: &mut Vec<u8>, id: u64) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    for i in (0..16).rev() {
-        out.push(HEX[((id >> (4 * i)) & 0xf) as usize]);
-    }
-    out.push(b'"');
+    let mut quoted = [b'"'; 18];
+    super::trace::write_hex(&mut quoted[1..17], &id.to_be_bytes());
+    out.extend_from_slice(&quoted);
 }
 
 /// Seconds since the epoch with microseconds, as X-Ray takes times.
